@@ -1,0 +1,98 @@
+/** What analysis derives from a key's history; consumed by metrics, alerting, the API and the CLI. */
+import type { Currency } from '../../probes/types.js';
+
+export type BurnWindow = '1h' | '24h' | '7d';
+export const BURN_WINDOWS: readonly BurnWindow[] = ['1h', '24h', '7d'];
+
+export type Confidence = 'none' | 'low' | 'medium' | 'high';
+
+export interface BurnRate {
+  window: BurnWindow;
+  currency: Currency;
+  /** Spend per hour in `currency`; never negative. */
+  perHour: number;
+  /** What it was derived from. */
+  source: 'usage' | 'usage_windows' | 'balance';
+  /** History span actually covered, ms. */
+  spanMs: number;
+  samples: number;
+}
+
+export interface Exhaustion {
+  /** Seconds until the limit or balance runs out at the current burn rate; undefined = not burning / cannot tell. */
+  seconds?: number;
+  against?: 'limit' | 'balance';
+  /** The limit resets before it would run out this period. */
+  resetsFirst: boolean;
+  confidence: Confidence;
+  /** Human explanation, e.g. "limit resets daily before it runs out". */
+  note: string;
+}
+
+export type FailureClass = 'transient' | 'quota' | 'revoked' | 'config' | 'unknown_shape' | 'network';
+
+export interface Stability {
+  /** Successful probe runs / all runs over the window, 0..1; 1 when there is no history. */
+  ratio: number;
+  windowMs: number;
+  samples: number;
+  p50Ms?: number;
+  p95Ms?: number;
+  consecutiveFailures: number;
+  /** Success<->failure transitions over the window. */
+  flaps: number;
+  failures: Partial<Record<FailureClass, number>>;
+}
+
+export interface RiskReason {
+  code: string;
+  message: string;
+  weight: number;
+}
+
+export interface Risk {
+  score: number;
+  reasons: RiskReason[];
+}
+
+export type Verdict = 'ready' | 'review' | 'blocked';
+export const VERDICTS: readonly Verdict[] = ['ready', 'review', 'blocked'];
+
+export type NextAction =
+  | 'add_provider_config'
+  | 'fill_pricing'
+  | 'import_inventory'
+  | 'set_route'
+  | 'add_monitoring'
+  | 'send_to_human_review';
+
+export interface Readiness {
+  verdict: Verdict;
+  reasons: string[];
+  nextActions: { action: NextAction; detail: string }[];
+}
+
+export interface LimitMatrixRow {
+  dimension: string;
+  limit?: number | null;
+  remaining?: number | null;
+  reset?: string | null;
+  resetAt?: number;
+  unit: string;
+}
+
+export interface ModelMatrixRow {
+  model: string;
+  access: boolean;
+  pricingKnown?: boolean;
+}
+
+export interface KeyAnalysis {
+  burnRates: BurnRate[];
+  exhaustion: Exhaustion;
+  stability: Stability;
+  risk: Risk;
+  readiness: Readiness;
+  limitMatrix: LimitMatrixRow[];
+  modelMatrix: { count?: number; rows: ModelMatrixRow[] };
+}

@@ -1,0 +1,235 @@
+/**
+ * Reads, interpolates and validates a config file, and resolves it into what the daemon runs:
+ * keys with their secrets wrapped, durations in ms, thresholds merged. Every problem is
+ * reported at once with its YAML path; no secret value is ever echoed.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { Secret } from '../secret.js';
+import { Config, type KeyConfig, type Thresholds } from './schema.js';
+
+export interface ResolvedKey {
+  name: string;
+  /** Configured provider id, or `auto`. */
+  provider: string;
+  key: Secret;
+  adminKey?: Secret;
+  /** Explicit per-key or per-provider base URL; undefined = the adapter's default. */
+  baseUrl?: string;
+  intervalMs: number;
+  schedule?: string;
+  timeoutMs: number;
+  labels: Record<string, string>;
+  watchModels: string[];
+  thresholds: Thresholds;
+  /** Set for keys found by fleet discovery. */
+  account?: string;
+}
+
+export interface ResolvedAccount {
+  name: string;
+  provider: string;
+  adminKey: Secret;
+  baseUrl?: string;
+  intervalMs: number;
+  schedule?: string;
+  timeoutMs: number;
+  labels: Record<string, string>;
+  watchModels: string[];
+  thresholds: Thresholds;
+  includeDisabled: boolean;
+}
+
+export interface ResolvedConfig {
+  file?: string;
+  raw: Config;
+  keys: ResolvedKey[];
+  accounts: ResolvedAccount[];
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Known provider ids (plus `auto`); unknown ones are reported. */
+  providers?: readonly string[];
+}
+
+export function loadConfigFile(file: string, opts: LoadOptions = {}): ResolvedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      [{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? 'error'})` }],
+      file,
+    );
+  }
+  return parseConfig(text, { ...opts, file });
+}
+
+export function parseConfig(text: string, opts: LoadOptions & { file?: string } = {}): ResolvedConfig {
+  const env = opts.env ?? process.env;
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: '', message: `YAML syntax: ${firstLine(e.message)}` })),
+      opts.file,
+    );
+  }
+  const issues: ConfigIssue[] = [];
+  const data = interpolate(doc.toJS() ?? {}, [], env, issues);
+  const parsed = Config.safeParse(data);
+  if (!parsed.success) issues.push(...zodIssues(parsed.error));
+  if (!parsed.success || issues.length > 0) throw new ConfigError(dedupe(issues), opts.file);
+
+  const cfg = parsed.data;
+  const baseDir = opts.file ? dirname(resolve(opts.file)) : process.cwd();
+  const known = opts.providers ? new Set([...opts.providers, 'auto']) : undefined;
+  const keys: ResolvedKey[] = [];
+  cfg.keys.forEach((k, i) => {
+    if (known && !known.has(k.provider)) {
+      issues.push({ path: `keys[${i}].provider`, message: `unknown provider "${k.provider}" (known: ${[...known].sort().join(', ')})` });
+    }
+    const secret = readKey(k, i, baseDir, issues);
+    if (!k.enabled || secret === undefined) return;
+    keys.push(resolveKey(cfg, k, secret));
+  });
+  const accounts: ResolvedAccount[] = cfg.accounts.map((a, i) => {
+    if (known && !known.has(a.provider)) {
+      issues.push({ path: `accounts[${i}].provider`, message: `unknown provider "${a.provider}"` });
+    }
+    const baseUrl = a.baseUrl ?? cfg.providers[a.provider]?.baseUrl;
+    return {
+      name: a.name,
+      provider: a.provider,
+      adminKey: new Secret(a.adminKey),
+      ...(baseUrl !== undefined ? { baseUrl } : {}),
+      intervalMs: a.interval ?? cfg.defaults.interval,
+      ...(a.schedule ?? cfg.defaults.schedule ? { schedule: (a.schedule ?? cfg.defaults.schedule)! } : {}),
+      timeoutMs: cfg.defaults.timeout,
+      labels: a.labels,
+      watchModels: a.watchModels,
+      thresholds: { ...cfg.alerting.thresholds, ...a.alerts },
+      includeDisabled: a.includeDisabled,
+    };
+  });
+  if (issues.length > 0) throw new ConfigError(dedupe(issues), opts.file);
+  return { ...(opts.file !== undefined ? { file: opts.file } : {}), raw: cfg, keys, accounts };
+}
+
+function resolveKey(cfg: Config, k: KeyConfig, key: Secret): ResolvedKey {
+  const baseUrl = k.baseUrl ?? cfg.providers[k.provider]?.baseUrl;
+  const schedule = k.schedule ?? (k.interval === undefined ? cfg.defaults.schedule : undefined);
+  return {
+    name: k.name,
+    provider: k.provider,
+    key,
+    ...(k.adminKey !== undefined ? { adminKey: new Secret(k.adminKey) } : {}),
+    ...(baseUrl !== undefined ? { baseUrl } : {}),
+    intervalMs: k.interval ?? cfg.defaults.interval,
+    ...(schedule !== undefined ? { schedule } : {}),
+    timeoutMs: k.timeout ?? cfg.defaults.timeout,
+    labels: k.labels,
+    watchModels: k.watchModels,
+    thresholds: { ...cfg.alerting.thresholds, ...k.alerts },
+  };
+}
+
+function readKey(k: KeyConfig, i: number, baseDir: string, issues: ConfigIssue[]): Secret | undefined {
+  if (k.key !== undefined) return new Secret(k.key);
+  if (k.keyFile === undefined) return undefined;
+  try {
+    const value = readFileSync(resolve(baseDir, k.keyFile), 'utf8').trim();
+    if (value === '') {
+      issues.push({ path: `keys[${i}].keyFile`, message: `file ${k.keyFile} is empty` });
+      return undefined;
+    }
+    return new Secret(value);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    issues.push({ path: `keys[${i}].keyFile`, message: `cannot read ${k.keyFile} (${code})` });
+    return undefined;
+  }
+}
+
+/** `${VAR}` from the environment, `$$` for a literal `$`. Unset variables are issues naming the variable. */
+function interpolate(value: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, issues: ConfigIssue[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string | undefined) => {
+      if (whole === '$$') return '$';
+      const v = env[name!];
+      if (v === undefined) {
+        issues.push({ path: formatPath(path), message: `environment variable ${name} is not set` });
+        return UNSET;
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, issues));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, [...path, k], env, issues);
+    return out;
+  }
+  return value;
+}
+
+/** Stands in for an unset variable so that only the variable's issue is reported. */
+const UNSET = '<unset>';
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+function zodIssues(error: z.ZodError): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        out.push({ path: formatPath([...issue.path, key]), message: 'unknown field' });
+      }
+      continue;
+    }
+    if (issue.code === 'invalid_union' && 'errors' in issue) {
+      // Discriminated unions: report the branch's own issues when the discriminator matched.
+      const nested = (issue.errors as z.core.$ZodIssue[][]).flat();
+      if (nested.length > 0 && issue.path.length > 0) {
+        for (const n of nested) out.push({ path: formatPath([...issue.path, ...n.path]), message: safeMessage(n) });
+        continue;
+      }
+    }
+    out.push({ path: formatPath(issue.path), message: safeMessage(issue) });
+  }
+  return out;
+}
+
+/** zod messages never include the received value in v4, but keep them to one line. */
+function safeMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return `expected one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return firstLine(issue.message);
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.path}\u0000${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

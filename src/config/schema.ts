@@ -1,0 +1,228 @@
+/**
+ * The config file's shape (see ../shared/CONTRACT.md). Strict on what we own: an unknown field
+ * is an error. Defaults live beside their fields. Durations arrive as text and leave as ms.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+export const Duration = z
+  .string()
+  .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 500ms, 30s, 5m, 48h or 30d' })
+  .transform((s) => parseDuration(s)!);
+
+const KeyName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_.-]*$/, { message: 'must match [a-z0-9][a-z0-9_.-]* (lowercase, digits, _ . -)' });
+
+const Listen = z
+  .string()
+  .regex(/^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, { message: 'expected host:port, e.g. 127.0.0.1:9477' });
+
+const Url = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
+  message: 'expected an http(s) URL',
+});
+
+const Labels = z.record(
+  z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, { message: 'label names must match [a-zA-Z_][a-zA-Z0-9_]*' }),
+  z.string(),
+);
+
+export const Thresholds = z.strictObject({
+  limitRemainingBelow: z.number().nonnegative().optional(),
+  limitRemainingRatioBelow: z.number().min(0).max(1).optional(),
+  balanceBelow: z.number().nonnegative().optional(),
+  exhaustionWithin: Duration.optional(),
+  stabilityBelow: z.number().min(0).max(1).optional(),
+  /** key_expiring fires this long before expires_at. */
+  expiringWithin: Duration.optional(),
+  /** probe_failing fires after this many consecutive failed probe runs. */
+  probeFailures: z.number().int().positive().optional(),
+});
+export type Thresholds = z.infer<typeof Thresholds>;
+
+const Severity = z.enum(['critical', 'warning', 'info']);
+
+export const Notifier = z.discriminatedUnion('type', [
+  z.strictObject({
+    name: z.string().min(1),
+    type: z.literal('slack'),
+    url: Url,
+    /** Only these keys/severities/rules (routing); empty = all. */
+    match: z
+      .strictObject({
+        severity: z.array(Severity).optional(),
+        keys: z.array(z.string()).optional(),
+        rules: z.array(z.string()).optional(),
+        labels: z.record(z.string(), z.string()).optional(),
+      })
+      .optional(),
+    rateLimit: z.strictObject({ max: z.number().int().positive(), per: Duration }).optional(),
+  }),
+  z.strictObject({
+    name: z.string().min(1),
+    type: z.literal('webhook'),
+    url: Url,
+    secret: z.string().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    match: z
+      .strictObject({
+        severity: z.array(Severity).optional(),
+        keys: z.array(z.string()).optional(),
+        rules: z.array(z.string()).optional(),
+        labels: z.record(z.string(), z.string()).optional(),
+      })
+      .optional(),
+    rateLimit: z.strictObject({ max: z.number().int().positive(), per: Duration }).optional(),
+  }),
+  z.strictObject({
+    name: z.string().min(1),
+    type: z.literal('alertmanager'),
+    url: Url,
+    match: z
+      .strictObject({
+        severity: z.array(Severity).optional(),
+        keys: z.array(z.string()).optional(),
+        rules: z.array(z.string()).optional(),
+        labels: z.record(z.string(), z.string()).optional(),
+      })
+      .optional(),
+  }),
+]);
+export type Notifier = z.infer<typeof Notifier>;
+
+export const Silence = z.strictObject({
+  key: z.string().optional(),
+  rule: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  /** ISO date-time; absent = no start bound. */
+  startsAt: z.string().datetime({ offset: true }).optional(),
+  endsAt: z.string().datetime({ offset: true }),
+  comment: z.string().optional(),
+});
+
+export const KeyConfig = z
+  .strictObject({
+    name: KeyName,
+    provider: z.string().min(1),
+    key: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    adminKey: z.string().min(1).optional(),
+    baseUrl: Url.optional(),
+    interval: Duration.optional(),
+    schedule: z.string().min(1).optional(),
+    timeout: Duration.optional(),
+    labels: Labels.default({}),
+    watchModels: z.array(z.string().min(1)).default([]),
+    alerts: Thresholds.optional(),
+    enabled: z.boolean().default(true),
+  })
+  .superRefine((k, ctx) => {
+    if (k.key === undefined && k.keyFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['key'], message: 'one of key or keyFile is required' });
+    }
+    if (k.key !== undefined && k.keyFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'give key or keyFile, not both' });
+    }
+    if (k.interval !== undefined && k.schedule !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'give interval or schedule, not both' });
+    }
+  });
+export type KeyConfig = z.infer<typeof KeyConfig>;
+
+export const AccountConfig = z.strictObject({
+  name: KeyName,
+  provider: z.string().min(1),
+  adminKey: z.string().min(1),
+  baseUrl: Url.optional(),
+  interval: Duration.optional(),
+  schedule: z.string().min(1).optional(),
+  labels: Labels.default({}),
+  watchModels: z.array(z.string().min(1)).default([]),
+  alerts: Thresholds.optional(),
+  includeDisabled: z.boolean().default(true),
+});
+export type AccountConfig = z.infer<typeof AccountConfig>;
+
+export const Config = z
+  .strictObject({
+    server: z
+      .strictObject({
+        listen: Listen.default('127.0.0.1:9477'),
+        token: z.string().min(1).optional(),
+        metricsAuth: z.boolean().default(false),
+        /** Where people reach keywatch/Grafana; used for links in alerts. */
+        externalUrl: Url.optional(),
+      })
+      .prefault({}),
+    storage: z
+      .strictObject({
+        path: z.string().min(1).default('./data/keywatch.db'),
+        retention: Duration.prefault('30d'),
+        /** Raw probe rows are kept this long, then rolled up hourly. */
+        rawRetention: Duration.prefault('48h'),
+      })
+      .prefault({}),
+    defaults: z
+      .strictObject({
+        interval: Duration.prefault('5m'),
+        schedule: z.string().min(1).optional(),
+        timeout: Duration.prefault('10s'),
+        /** Spread first runs over this much of the interval so keys do not fire together. */
+        jitter: z.number().min(0).max(1).default(1),
+        /** Concurrent probe runs per provider. */
+        concurrency: z.number().int().positive().default(16),
+        /** Requests per second per provider (politeness cap). */
+        maxRequestsPerSecond: z.number().positive().default(50),
+        /** Window for stability and latency figures. */
+        stabilityWindow: Duration.prefault('24h'),
+        /** Readiness wants at least this much runway. */
+        readinessHorizon: Duration.prefault('7d'),
+      })
+      .prefault({}),
+    providers: z
+      .record(
+        z.string(),
+        z.strictObject({
+          baseUrl: Url.optional(),
+          concurrency: z.number().int().positive().optional(),
+          maxRequestsPerSecond: z.number().positive().optional(),
+        }),
+      )
+      .default({}),
+    accounts: z.array(AccountConfig).default([]),
+    keys: z.array(KeyConfig).default([]),
+    alerting: z
+      .strictObject({
+        thresholds: Thresholds.default({}),
+        for: Duration.prefault('0s'),
+        repeat: Duration.prefault('4h'),
+        sendResolved: z.boolean().default(true),
+        notifiers: z.array(Notifier).default([]),
+        silences: z.array(Silence).default([]),
+        severities: z.record(z.string(), Severity).default({}),
+      })
+      .prefault({}),
+    shard: z
+      .strictObject({ index: z.number().int().nonnegative(), count: z.number().int().positive() })
+      .refine((s) => s.index < s.count, { message: 'shard.index must be below shard.count' })
+      .optional(),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, number>();
+    c.keys.forEach((k, i) => {
+      const first = seen.get(k.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['keys', i, 'name'], message: `duplicate key name "${k.name}" (also keys[${first}])` });
+      } else seen.set(k.name, i);
+    });
+    const names = new Set<string>();
+    c.alerting.notifiers.forEach((n, i) => {
+      if (names.has(n.name)) {
+        ctx.addIssue({ code: 'custom', path: ['alerting', 'notifiers', i, 'name'], message: `duplicate notifier name "${n.name}"` });
+      }
+      names.add(n.name);
+    });
+  });
+
+export type Config = z.infer<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;

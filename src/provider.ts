@@ -1,0 +1,67 @@
+/**
+ * The interface every provider adapter (providers/<id>/) implements. The core never names a
+ * provider: it receives a ProviderRegistry as a value from the wiring.
+ */
+import type { KeyFacts, ProbeKind, Currency } from '../probes/types.js';
+import type { HttpClient } from './http/client.js';
+import type { Secret } from './secret.js';
+
+export interface ProbeContext {
+  /** GET-only client bound to this adapter's allowlist. */
+  http: HttpClient;
+  /** Base URL without trailing slash, e.g. https://openrouter.ai/api/v1 */
+  baseUrl: string;
+  key: Secret;
+  adminKey?: Secret;
+  timeoutMs: number;
+  watchModels: readonly string[];
+  /** Facts already learned this run (earlier probes) merged with the last snapshot. */
+  known: KeyFacts;
+  now: () => number;
+}
+
+/** Resolves to the facts learned; throws ProbeError when it cannot tell. */
+export type ProbeImpl = (ctx: ProbeContext) => Promise<KeyFacts>;
+
+export interface IdentitySignals {
+  /** Key formats that point at this provider, with how strongly. */
+  keyPatterns?: { pattern: RegExp; weight: number }[];
+  /** Hostnames of the real service. */
+  hosts?: string[];
+  /** Response header names (lowercase) whose presence points at this provider. */
+  headers?: { name: string; weight: number }[];
+}
+
+export interface DiscoveredKey {
+  /** Provider's name for the key (becomes `<account>.<slug(name)>`). */
+  name: string;
+  /** Stable id (e.g. OpenRouter's key hash); stored, not secret. */
+  id: string;
+  facts: KeyFacts;
+}
+
+export interface AccountContext extends Omit<ProbeContext, 'key' | 'watchModels' | 'known'> {
+  adminKey: Secret;
+}
+
+export interface ProviderAdapter {
+  /** Folder name = YAML `provider:` = `provider` label. */
+  readonly id: string;
+  readonly displayName: string;
+  readonly defaultBaseUrl: string;
+  /** Currency of the money this provider reports, possibly by base URL (moonshot .cn vs .ai). */
+  readonly currency: Currency | ((baseUrl: string) => Currency);
+  /** Paths (relative to the base URL, query excluded) a probe may GET. Anything else is refused. */
+  readonly allowedPaths: readonly (string | RegExp)[];
+  readonly identify: IdentitySignals;
+  /** Probe kinds this adapter answers; absent = unsupported. Run in the order of PROBE_KINDS. */
+  readonly probes: Partial<Record<ProbeKind, ProbeImpl>>;
+  /** Fleet discovery by management key (accounts: in the config). */
+  readonly discover?: (ctx: AccountContext) => Promise<DiscoveredKey[]>;
+}
+
+export type ProviderRegistry = ReadonlyMap<string, ProviderAdapter>;
+
+export function adapterCurrency(adapter: ProviderAdapter, baseUrl: string): Currency {
+  return typeof adapter.currency === 'function' ? adapter.currency(baseUrl) : adapter.currency;
+}

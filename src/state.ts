@@ -1,0 +1,26 @@
+/** The live, in-memory state of each monitored key: what /metrics, /api and alerting read. */
+import type { KeyFacts, ProbeKind, ProbeOutcome } from '../probes/types.js';
+import type { KeyAnalysis } from './analysis/types.js';
+
+export interface KeyState {
+  name: string;
+  /** Provider from the config (`auto` allowed). */
+  claimedProvider: string;
+  /** Provider that answers (detected, or the claimed one until identified). */
+  provider: string;
+  labels: Record<string, string>;
+  watchModels: string[];
+  /** First 8 hex of SHA-256 of the key; safe to store and show. */
+  fingerprint: string;
+  /** e.g. `sk-or-v1-…a1b2`. */
+  masked: string;
+  account?: string;
+  facts: KeyFacts;
+  probes: Partial<Record<ProbeKind, ProbeOutcome>>;
+  lastSuccessAt: Partial<Record<ProbeKind, number>>;
+  /** Epoch ms of the last completed run. */
+  lastRunAt?: number;
+  /** Consecutive runs in which every probe failed for reasons other than findings. */
+  consecutiveFailures: number;
+  analysis?: KeyAnalysis;
+}
