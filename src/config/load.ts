@@ -105,7 +105,7 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
     return {
       name: a.name,
       provider: a.provider,
-      adminKey: new Secret(a.adminKey),
+      adminKey: a.adminKey,
       ...(baseUrl !== undefined ? { baseUrl } : {}),
       intervalMs: a.interval ?? cfg.defaults.interval,
       ...(a.schedule ?? cfg.defaults.schedule ? { schedule: (a.schedule ?? cfg.defaults.schedule)! } : {}),
@@ -127,7 +127,7 @@ function resolveKey(cfg: Config, k: KeyConfig, key: Secret): ResolvedKey {
     name: k.name,
     provider: k.provider,
     key,
-    ...(k.adminKey !== undefined ? { adminKey: new Secret(k.adminKey) } : {}),
+    ...(k.adminKey !== undefined ? { adminKey: k.adminKey } : {}),
     ...(baseUrl !== undefined ? { baseUrl } : {}),
     intervalMs: k.interval ?? cfg.defaults.interval,
     ...(schedule !== undefined ? { schedule } : {}),
@@ -139,7 +139,7 @@ function resolveKey(cfg: Config, k: KeyConfig, key: Secret): ResolvedKey {
 }
 
 function readKey(k: KeyConfig, i: number, baseDir: string, issues: ConfigIssue[]): Secret | undefined {
-  if (k.key !== undefined) return new Secret(k.key);
+  if (k.key !== undefined) return k.key;
   if (k.keyFile === undefined) return undefined;
   try {
     const value = readFileSync(resolve(baseDir, k.keyFile), 'utf8').trim();

@@ -3,6 +3,7 @@
  * is an error. Defaults live beside their fields. Durations arrive as text and leave as ms.
  */
 import { z } from 'zod';
+import { Secret } from '../secret.js';
 import { parseDuration } from './duration.js';
 
 export const Duration = z
@@ -21,6 +22,18 @@ const Listen = z
 const Url = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
   message: 'expected an http(s) URL',
 });
+
+/** A credential: wrapped at parse time so the parsed config never holds it in the clear. */
+const SecretString = z
+  .string()
+  .min(1)
+  .transform((v) => new Secret(v));
+
+/** A URL that carries a credential (Slack incoming webhooks): validated, then wrapped. */
+const SecretUrl = z
+  .string()
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { message: 'expected an http(s) URL' })
+  .transform((v) => new Secret(v));
 
 const Labels = z.record(
   z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, { message: 'label names must match [a-zA-Z_][a-zA-Z0-9_]*' }),
@@ -46,7 +59,7 @@ export const Notifier = z.discriminatedUnion('type', [
   z.strictObject({
     name: z.string().min(1),
     type: z.literal('slack'),
-    url: Url,
+    url: SecretUrl,
     /** Only these keys/severities/rules (routing); empty = all. */
     match: z
       .strictObject({
@@ -61,8 +74,8 @@ export const Notifier = z.discriminatedUnion('type', [
   z.strictObject({
     name: z.string().min(1),
     type: z.literal('webhook'),
-    url: Url,
-    secret: z.string().optional(),
+    url: SecretUrl,
+    secret: SecretString.optional(),
     headers: z.record(z.string(), z.string()).optional(),
     match: z
       .strictObject({
@@ -104,9 +117,9 @@ export const KeyConfig = z
   .strictObject({
     name: KeyName,
     provider: z.string().min(1),
-    key: z.string().min(1).optional(),
+    key: SecretString.optional(),
     keyFile: z.string().min(1).optional(),
-    adminKey: z.string().min(1).optional(),
+    adminKey: SecretString.optional(),
     baseUrl: Url.optional(),
     interval: Duration.optional(),
     schedule: z.string().min(1).optional(),
@@ -132,7 +145,7 @@ export type KeyConfig = z.infer<typeof KeyConfig>;
 export const AccountConfig = z.strictObject({
   name: KeyName,
   provider: z.string().min(1),
-  adminKey: z.string().min(1),
+  adminKey: SecretString,
   baseUrl: Url.optional(),
   interval: Duration.optional(),
   schedule: z.string().min(1).optional(),
@@ -148,7 +161,7 @@ export const Config = z
     server: z
       .strictObject({
         listen: Listen.default('127.0.0.1:9477'),
-        token: z.string().min(1).optional(),
+        token: SecretString.optional(),
         metricsAuth: z.boolean().default(false),
         /** Where people reach keywatch/Grafana; used for links in alerts. */
         externalUrl: Url.optional(),
