@@ -96,3 +96,28 @@ export interface KeyAnalysis {
   limitMatrix: LimitMatrixRow[];
   modelMatrix: { count?: number; rows: ModelMatrixRow[] };
 }
+
+/**
+ * One point of a key's history as the store hands it to analysis: a raw probe run, or an hourly
+ * rollup standing for `runs` runs (raw rows are kept for storage.rawRetention, then rolled up).
+ * Money fields are the last values seen in that span.
+ */
+export interface HistorySample {
+  /** Epoch ms: the run's start, or for a rollup the last run within its hour. */
+  at: number;
+  runs: number;
+  okRuns: number;
+  /** Failed runs by the first failing probe's kind (`invalid` = the key was refused). */
+  failures?: Partial<Record<string, number>>;
+  /** Raw: that run's duration; rollup: mean duration. */
+  latencyMs?: number;
+  valid?: boolean;
+  currency?: Currency;
+  usageTotal?: number;
+  usageDaily?: number;
+  usageWeekly?: number;
+  usageMonthly?: number;
+  limit?: number | null;
+  limitRemaining?: number | null;
+  balance?: number;
+}
