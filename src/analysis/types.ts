@@ -121,3 +121,15 @@ export interface HistorySample {
   limitRemaining?: number | null;
   balance?: number;
 }
+
+export interface AnalyzeInput {
+  state: import('../state.js').KeyState;
+  /** Oldest first; raw runs and hourly rollups, as the store returns them. */
+  history: HistorySample[];
+  now: number;
+  thresholds: import('../config/schema.js').Thresholds;
+  stabilityWindowMs: number;
+  readinessHorizonMs: number;
+}
+
+export type Analyze = (input: AnalyzeInput) => KeyAnalysis;

@@ -1,0 +1,58 @@
+/** The seam between the daemon and alerting: the daemon calls these; alerting owns its tables. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Database } from 'better-sqlite3';
+import type { Registry } from 'prom-client';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Logger } from '../log.js';
+import type { KeyState } from '../state.js';
+
+export type RuleName =
+  | 'key_invalid'
+  | 'limit_remaining_low'
+  | 'balance_low'
+  | 'exhaustion_soon'
+  | 'stability_degraded'
+  | 'probe_failing'
+  | 'identity_changed'
+  | 'model_access_lost'
+  | 'key_expiring';
+
+export type Severity = 'critical' | 'warning' | 'info';
+
+export interface FiringAlert {
+  key: string;
+  rule: RuleName;
+  severity: Severity;
+  provider: string;
+  value?: number | string;
+  threshold?: number | string;
+  startsAt: number;
+  summary: string;
+}
+
+export interface Alerting {
+  /** After each probe run (and analysis) of a key. */
+  evaluate(state: KeyState, now: number): void;
+  /** The key left the config: resolve its alerts quietly and drop its state. */
+  forget(key: string): void;
+  /** For keywatch_alert_firing and /api/alerts. */
+  firing(): FiringAlert[];
+  /** Serves /api/alerts and /api/silences; resolves true when it handled the request. Auth is the server's. */
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /** A new config was loaded (thresholds, notifiers, silences). */
+  reload(config: ResolvedConfig): void;
+  /** Try to deliver what is queued, for at most timeoutMs. */
+  flush(timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface AlertingDeps {
+  db: Database;
+  /** Register notification counters here (keywatch_notifications_total, ..._failures_total). */
+  metrics: Registry;
+  config: ResolvedConfig;
+  log: Logger;
+  now: () => number;
+}
+
+export type AlertingFactory = (deps: AlertingDeps) => Alerting;
