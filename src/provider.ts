@@ -20,8 +20,12 @@ export interface ProbeContext {
   now: () => number;
 }
 
-/** Resolves to the facts learned; throws ProbeError when it cannot tell. */
-export type ProbeImpl = (ctx: ProbeContext) => Promise<KeyFacts>;
+/**
+ * Resolves to the facts learned; throws ProbeError when it cannot tell. Resolves to `undefined`
+ * when the probe does not apply to this key (e.g. a balance probe without a management key):
+ * the runner then records no outcome for it, neither success nor failure.
+ */
+export type ProbeImpl = (ctx: ProbeContext) => Promise<KeyFacts | undefined>;
 
 export interface IdentitySignals {
   /** Key formats that point at this provider, with how strongly. */
