@@ -3,12 +3,12 @@
  * provider: it receives a ProviderRegistry as a value from the wiring.
  */
 import type { KeyFacts, ProbeKind, Currency } from '../probes/types.js';
-import type { HttpClient } from './http/client.js';
+import type { ScopedHttp } from './http/client.js';
 import type { Secret } from './secret.js';
 
 export interface ProbeContext {
-  /** GET-only client bound to this adapter's allowlist. */
-  http: HttpClient;
+  /** GET-only client bound to this adapter's base URL and allowlist: `ctx.http.get('/key')`. */
+  http: ScopedHttp;
   /** Base URL without trailing slash, e.g. https://openrouter.ai/api/v1 */
   baseUrl: string;
   key: Secret;
