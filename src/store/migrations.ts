@@ -1,0 +1,69 @@
+/**
+ * The core's tables (component 'core'). Other components (alerting) run their own migrations on
+ * the same database. No column ever holds a secret: keys are named by their config name, and the
+ * state JSON carries only the fingerprint and masked form.
+ */
+import type { Migration } from './migrate.js';
+
+export const CORE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    up: `
+      -- One row per key run. Money fields are what the provider reported in that run.
+      -- unlimited = 1 when the provider said the key has no spend limit (limit null).
+      CREATE TABLE probe_runs (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        failed_probe TEXT,
+        error_kind TEXT,
+        duration_ms INTEGER NOT NULL,
+        valid INTEGER,
+        currency TEXT,
+        usage_total REAL,
+        usage_daily REAL,
+        usage_weekly REAL,
+        usage_monthly REAL,
+        limit_value REAL,
+        limit_remaining REAL,
+        unlimited INTEGER,
+        balance REAL,
+        -- per-probe outcomes: [{probe, ok, kind?, status?, ms}]
+        probes TEXT NOT NULL DEFAULT '[]'
+      );
+      CREATE INDEX probe_runs_key_at ON probe_runs (key, at);
+      CREATE INDEX probe_runs_at ON probe_runs (at);
+
+      CREATE TABLE key_state (
+        key TEXT PRIMARY KEY,
+        updated_at INTEGER NOT NULL,
+        state TEXT NOT NULL
+      );
+
+      -- Hourly rollups of raw runs older than storage.rawRetention.
+      CREATE TABLE rollups (
+        key TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        runs INTEGER NOT NULL,
+        ok_runs INTEGER NOT NULL,
+        failures TEXT NOT NULL DEFAULT '{}',
+        latency_ms REAL,
+        valid INTEGER,
+        currency TEXT,
+        usage_total REAL,
+        usage_daily REAL,
+        usage_weekly REAL,
+        usage_monthly REAL,
+        limit_value REAL,
+        limit_remaining REAL,
+        unlimited INTEGER,
+        balance REAL,
+        PRIMARY KEY (key, hour)
+      );
+      CREATE INDEX rollups_hour ON rollups (hour);
+    `,
+  },
+];
