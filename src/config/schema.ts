@@ -50,6 +50,8 @@ export const Thresholds = z.strictObject({
   expiringWithin: Duration.optional(),
   /** probe_failing fires after this many consecutive failed probe runs. */
   probeFailures: z.number().int().positive().optional(),
+  /** Recovery margin (fraction of the threshold) a value must clear before a firing alert resolves; default 0.1. */
+  hysteresis: z.number().min(0).max(1).optional(),
 });
 export type Thresholds = z.infer<typeof Thresholds>;
 
@@ -213,6 +215,10 @@ export const Config = z
         notifiers: z.array(Notifier).default([]),
         silences: z.array(Silence).default([]),
         severities: z.record(z.string(), Severity).default({}),
+        /** Noisy rules collected into one Slack message per interval instead of one message each. */
+        digest: z
+          .strictObject({ rules: z.array(z.string()).min(1), interval: Duration.prefault('1h') })
+          .optional(),
       })
       .prefault({}),
     shard: z
