@@ -18,6 +18,11 @@ export interface ProbeContext {
   /** Facts already learned this run (earlier probes) merged with the last snapshot. */
   known: KeyFacts;
   now: () => number;
+  /**
+   * The same GET-only, allowlisted client bound to another base URL of the same provider (xAI's
+   * billing lives on management-api.x.ai, not api.x.ai). Optional: probes that need it skip without it.
+   */
+  httpAt?: (baseUrl: string) => ScopedHttp;
 }
 
 /**
