@@ -1,0 +1,328 @@
+/**
+ * One key's probe run: resolve the adapter, run its probes in PROBE_KINDS order, fold what each
+ * learns into `known` so later probes see it, and report one outcome per probe. Never throws: a
+ * failing probe is an outcome, and the next probe still runs. Fleet discovery (accounts:) lives
+ * here too: one listing call yields every key of the account, with no per-key request.
+ */
+import type { ResolvedAccount, ResolvedKey } from './config/load.js';
+import { isProbeError, ProbeError, type ProbeErrorKind } from './errors.js';
+import type { GetOptions, HttpClient, ScopedHttp } from './http/client.js';
+import type { ProviderAdapter, ProviderRegistry } from './provider.js';
+import { scrubSecrets } from './secret.js';
+import type { KeyState } from './state.js';
+import { PROBE_KINDS, type Identity, type KeyFacts, type ProbeKind, type ProbeOutcome } from '../probes/types.js';
+
+/** Confidence above which an identity probe's verdict overrides the claimed provider label. */
+export const IDENTITY_OVERRIDE_CONFIDENCE = 0.8;
+
+export type Identify = (
+  key: ResolvedKey,
+  http: HttpClient,
+) => Promise<{ provider: string; identity: Identity } | undefined>;
+
+export interface RunDeps {
+  registry: ProviderRegistry;
+  http: HttpClient;
+  now?: () => number;
+  /** For `provider: auto` (src/identity.ts, passed in by the wiring). */
+  identify?: Identify;
+  /** Awaited before each request-making step (the scheduler's per-provider rate cap). */
+  acquire?: () => Promise<void>;
+}
+
+export interface RunTarget {
+  key: ResolvedKey;
+  /** The key's last state: its facts seed `known`; its detected provider spares re-identifying. */
+  previous?: KeyState;
+}
+
+/** Why a run counts as failed: a probe's error kind, or `invalid` when the key was refused. */
+export type RunFailureKind = ProbeErrorKind | 'invalid';
+
+export interface RunResult {
+  key: string;
+  claimedProvider: string;
+  /** The provider label: detected (auto), or claimed unless identity says otherwise with confidence. */
+  provider: string;
+  startedAt: number;
+  durationMs: number;
+  outcomes: ProbeOutcome[];
+  /** What this run learned (not merged with earlier runs). */
+  facts: KeyFacts;
+  /** Every probe answered and the key was not refused. */
+  ok: boolean;
+  failedProbe?: ProbeKind;
+  errorKind?: RunFailureKind;
+  /** Every probe failed for reasons other than findings (no answer at all). */
+  allFailed: boolean;
+  /** Longest wait a provider asked for in this run (429 Retry-After). */
+  retryAfterMs?: number;
+  rateLimited: boolean;
+  account?: string;
+  /** Discovered keys: the provider's stable id (not secret). */
+  discoveredId?: string;
+}
+
+const MESSAGE_MAX = 200;
+
+export async function runKey(target: RunTarget, deps: RunDeps): Promise<RunResult> {
+  const now = deps.now ?? Date.now;
+  const { key, previous } = target;
+  const startedAt = now();
+  const outcomes: ProbeOutcome[] = [];
+  let facts: KeyFacts = {};
+  let provider = key.provider;
+
+  try {
+    if (key.provider === 'auto') {
+      const reused = previous?.provider !== undefined && previous.provider !== 'auto' && previous.fingerprint === key.key.fingerprint();
+      if (reused && deps.registry.has(previous.provider)) {
+        provider = previous.provider;
+      } else {
+        const at = now();
+        const found = await identifyKey(key, deps);
+        const durationMs = now() - at;
+        if (found.ok) {
+          provider = found.provider;
+          facts = mergeFacts(facts, { identity: found.identity });
+          outcomes.push({ probe: 'identity', ok: true, durationMs, at, facts: { identity: found.identity } });
+        } else {
+          outcomes.push({ probe: 'identity', ok: false, errorKind: found.kind, message: found.message, durationMs, at });
+        }
+      }
+    }
+
+    const adapter = deps.registry.get(provider);
+    if (adapter === undefined) {
+      if (provider !== 'auto') {
+        outcomes.push({
+          probe: 'current_key',
+          ok: false,
+          errorKind: 'config',
+          message: `no adapter for provider "${provider}"`,
+          durationMs: 0,
+          at: now(),
+        });
+      }
+    } else {
+      facts = await runProbes(adapter, key, previous?.facts ?? {}, facts, outcomes, deps, now);
+    }
+  } catch (err) {
+    // Only our own bugs land here; still an outcome, never a crash of the daemon.
+    outcomes.push(failedOutcome('current_key', err, now(), 0));
+  }
+
+  const label = identityLabel(provider, facts.identity);
+  return summarize({ key: key.name, claimedProvider: key.provider, provider: label, startedAt, durationMs: now() - startedAt, outcomes, facts });
+}
+
+async function runProbes(
+  adapter: ProviderAdapter,
+  key: ResolvedKey,
+  carried: KeyFacts,
+  learned: KeyFacts,
+  outcomes: ProbeOutcome[],
+  deps: RunDeps,
+  now: () => number,
+): Promise<KeyFacts> {
+  const baseUrl = (key.baseUrl ?? adapter.defaultBaseUrl).replace(/\/+$/, '');
+  const http = withTimeout(deps.http.scoped(baseUrl, adapter.allowedPaths), key.timeoutMs);
+  let facts = learned;
+  for (const kind of PROBE_KINDS) {
+    const probe = adapter.probes[kind];
+    if (probe === undefined) continue;
+    await deps.acquire?.();
+    const at = now();
+    try {
+      const got = await bounded(
+        probe({
+          http,
+          baseUrl,
+          key: key.key,
+          ...(key.adminKey !== undefined ? { adminKey: key.adminKey } : {}),
+          timeoutMs: key.timeoutMs,
+          watchModels: key.watchModels,
+          known: mergeFacts(carried, facts),
+          now,
+        }),
+        key.timeoutMs,
+      );
+      if (got === undefined) continue; // not applicable to this key: no outcome at all
+      facts = mergeFacts(facts, got);
+      outcomes.push({ probe: kind, ok: true, durationMs: now() - at, at, facts: got });
+    } catch (err) {
+      outcomes.push(failedOutcome(kind, err, at, now() - at));
+    }
+  }
+  return facts;
+}
+
+/**
+ * Fleet discovery: one listing call with the account's management key; each key's facts come from
+ * the listing. Keys are named `<account>.<slug(name)>`. A failed listing returns `keys: undefined`
+ * (the caller keeps the keys it had); a successful one is the complete current set.
+ */
+export interface AccountRunResult {
+  account: string;
+  provider: string;
+  outcome: ProbeOutcome;
+  keys?: RunResult[];
+}
+
+export async function runAccount(account: ResolvedAccount, deps: RunDeps): Promise<AccountRunResult> {
+  const now = deps.now ?? Date.now;
+  const at = now();
+  const adapter = deps.registry.get(account.provider);
+  if (adapter?.discover === undefined) {
+    const outcome: ProbeOutcome = {
+      probe: 'current_key',
+      ok: false,
+      errorKind: 'config',
+      message: `provider "${account.provider}" has no fleet discovery`,
+      durationMs: 0,
+      at,
+    };
+    return { account: account.name, provider: account.provider, outcome };
+  }
+  const baseUrl = (account.baseUrl ?? adapter.defaultBaseUrl).replace(/\/+$/, '');
+  try {
+    await deps.acquire?.();
+    const found = await bounded(
+      adapter.discover({
+        http: withTimeout(deps.http.scoped(baseUrl, adapter.allowedPaths), account.timeoutMs),
+        baseUrl,
+        adminKey: account.adminKey,
+        timeoutMs: account.timeoutMs,
+        now,
+      }),
+      account.timeoutMs,
+    );
+    const durationMs = now() - at;
+    const names = new Set<string>();
+    const keys: RunResult[] = [];
+    // Sorted by the stable id so that, when two keys share a name, the same one gets the suffix every time.
+    for (const d of [...found].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+      if (!account.includeDisabled && d.facts.disabled === true) continue;
+      let name = `${account.name}.${slug(d.name) || d.id.slice(0, 8).toLowerCase()}`;
+      if (names.has(name)) name = `${name}-${d.id.slice(0, 6).toLowerCase()}`;
+      names.add(name);
+      const outcome: ProbeOutcome = { probe: 'current_key', ok: true, durationMs, at, facts: d.facts };
+      keys.push({
+        ...summarize({
+          key: name,
+          claimedProvider: account.provider,
+          provider: account.provider,
+          startedAt: at,
+          durationMs,
+          outcomes: [outcome],
+          facts: d.facts,
+        }),
+        account: account.name,
+        discoveredId: d.id,
+      });
+    }
+    return { account: account.name, provider: account.provider, outcome: { probe: 'current_key', ok: true, durationMs, at }, keys };
+  } catch (err) {
+    return { account: account.name, provider: account.provider, outcome: failedOutcome('current_key', err, at, now() - at) };
+  }
+}
+
+/** Lowercase, [a-z0-9_.-] only, dashes collapsed: a provider's key name made safe as a config name. */
+export function slug(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^[^a-z0-9]+|[-.]+$/g, '');
+}
+
+/** Later facts win field by field; usage windows and rate-limit dimensions merge one level deep. */
+export function mergeFacts(base: KeyFacts, next: KeyFacts): KeyFacts {
+  const out: KeyFacts = { ...base, ...next };
+  if (base.usage !== undefined && next.usage !== undefined) out.usage = { ...base.usage, ...next.usage };
+  if (base.byokUsage !== undefined && next.byokUsage !== undefined) out.byokUsage = { ...base.byokUsage, ...next.byokUsage };
+  if (base.rateLimits !== undefined && next.rateLimits !== undefined) out.rateLimits = { ...base.rateLimits, ...next.rateLimits };
+  return out;
+}
+
+function identityLabel(provider: string, identity: Identity | undefined): string {
+  if (identity !== undefined && identity.confidence >= IDENTITY_OVERRIDE_CONFIDENCE && identity.provider !== provider) {
+    return identity.provider;
+  }
+  return provider;
+}
+
+function summarize(r: Omit<RunResult, 'ok' | 'allFailed' | 'rateLimited'>): RunResult {
+  const failed = r.outcomes.find((o) => !o.ok);
+  const refused = r.facts.valid === false;
+  const retry = Math.max(0, ...r.outcomes.map((o) => o.retryAfterMs ?? 0));
+  const result: RunResult = {
+    ...r,
+    ok: failed === undefined && !refused && r.outcomes.length > 0,
+    allFailed: r.outcomes.length > 0 && r.outcomes.every((o) => !o.ok),
+    rateLimited: r.outcomes.some((o) => o.errorKind === 'rate_limited'),
+  };
+  if (retry > 0) result.retryAfterMs = retry;
+  if (failed !== undefined) {
+    result.failedProbe = failed.probe;
+    result.errorKind = failed.errorKind ?? 'bad_response';
+  } else if (refused) {
+    result.failedProbe = r.outcomes.find((o) => o.facts?.valid === false)?.probe ?? 'current_key';
+    result.errorKind = 'invalid';
+  } else if (r.outcomes.length === 0) {
+    result.errorKind = 'config';
+  }
+  return result;
+}
+
+function failedOutcome(probe: ProbeKind, err: unknown, at: number, durationMs: number): ProbeOutcome {
+  if (isProbeError(err)) {
+    const o: ProbeOutcome = { probe, ok: false, errorKind: err.kind, message: cleanMessage(err.message), durationMs, at };
+    if (err.status !== undefined) o.status = err.status;
+    if (err.retryAfterMs !== undefined) o.retryAfterMs = err.retryAfterMs;
+    return o;
+  }
+  // Anything else is a shape we did not expect (or our bug). Its message may quote the body
+  // (JSON.parse does), so only the error's name is kept.
+  const name = err instanceof Error ? err.name : typeof err;
+  return { probe, ok: false, errorKind: 'bad_response', message: `unexpected ${name}`, durationMs, at };
+}
+
+function cleanMessage(message: string): string {
+  const one = scrubSecrets(message.replace(/\s+/g, ' ').trim());
+  return one.length > MESSAGE_MAX ? `${one.slice(0, MESSAGE_MAX - 1)}…` : one;
+}
+
+async function identifyKey(
+  key: ResolvedKey,
+  deps: RunDeps,
+): Promise<{ ok: true; provider: string; identity: Identity } | { ok: false; kind: ProbeErrorKind; message: string }> {
+  if (deps.identify === undefined) return { ok: false, kind: 'config', message: 'provider auto needs identification, which is not available' };
+  try {
+    await deps.acquire?.();
+    const found = await bounded(deps.identify(key, deps.http), key.timeoutMs * 4);
+    if (found === undefined) return { ok: false, kind: 'config', message: 'could not identify the provider of this key' };
+    return { ok: true, provider: found.provider, identity: found.identity };
+  } catch (err) {
+    const o = failedOutcome('identity', err, 0, 0);
+    return { ok: false, kind: o.errorKind ?? 'bad_response', message: o.message ?? 'identification failed' };
+  }
+}
+
+/** Every request of a probe carries the key's timeout unless the adapter sets its own. */
+function withTimeout(http: ScopedHttp, timeoutMs: number): ScopedHttp {
+  return { get: (path: string, opts?: GetOptions) => http.get(path, { timeoutMs, ...opts }) };
+}
+
+/**
+ * A last bound on one probe, in case an adapter awaits something the HTTP timeout does not cover:
+ * twice the key's timeout (a probe may make two requests), so the client's own timeout normally wins.
+ */
+function bounded<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ProbeError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs * 2 + 1000);
+    timer.unref();
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
