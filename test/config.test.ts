@@ -67,3 +67,29 @@ describe('config', () => {
     expect(parseDuration(text)).toBe(ms);
   });
 });
+
+describe('shipped files', () => {
+  it('schemas/config.schema.json is what `keywatch schema` prints', async () => {
+    const { configJsonSchema } = await import('../src/cli/schema.js');
+    const { readFileSync } = await import('node:fs');
+
+    const shipped = JSON.parse(readFileSync(new URL('../schemas/config.schema.json', import.meta.url), 'utf8'));
+
+    expect(shipped).toEqual(configJsonSchema());
+  });
+
+  it.each(['config/keywatch.yaml', 'config/demo.yaml'])('%s validates', async (file) => {
+    const { loadConfigFile } = await import('../src/config/load.js');
+    const env = {
+      OPENROUTER_API_KEY: 'sk-or-v1-test-x',
+      KEYWATCH_DEMO_URL: 'http://127.0.0.1:1/api/v1',
+      KEYWATCH_DEMO_HOOK: 'http://127.0.0.1:1/hook',
+      KEYWATCH_DEMO_LISTEN: '127.0.0.1:0',
+      KEYWATCH_DEMO_DB: '/tmp/demo.db',
+    };
+
+    const cfg = loadConfigFile(file, { env, providers: ['openrouter'] });
+
+    expect(cfg.keys.length).toBeGreaterThan(0);
+  });
+});
