@@ -27,6 +27,16 @@ export interface Exhaustion {
   confidence: Confidence;
   /** Human explanation, e.g. "limit resets daily before it runs out". */
   note: string;
+  /** Projected epoch ms of exhaustion (set with `seconds`). */
+  at?: number;
+  /** The burn rate the projection used, per hour, and the window it came from. */
+  perHour?: number;
+  window?: BurnWindow;
+  /**
+   * When the limit resets first but the burn rate would still exhaust it within a period:
+   * seconds from now until it runs out in the next period (at the current rate).
+   */
+  nextPeriodSeconds?: number;
 }
 
 export type FailureClass = 'transient' | 'quota' | 'revoked' | 'config' | 'unknown_shape' | 'network';
@@ -66,10 +76,32 @@ export type NextAction =
   | 'add_monitoring'
   | 'send_to_human_review';
 
+export const NEXT_ACTIONS: readonly NextAction[] = [
+  'add_provider_config',
+  'fill_pricing',
+  'import_inventory',
+  'set_route',
+  'add_monitoring',
+  'send_to_human_review',
+];
+
+export type CheckStatus = 'pass' | 'warn' | 'fail';
+
+/** One readiness check and its outcome: `warn` makes the verdict at least review, `fail` blocked. */
+export interface ReadinessCheck {
+  /** Stable name: key_valid, identity, runway, limit_headroom, models, stability, provider, monitoring, key_type, expiry. */
+  check: string;
+  status: CheckStatus;
+  /** Names the numbers, e.g. "runway 2d3h < horizon 7d at 1.25 USD/h". */
+  detail: string;
+}
+
 export interface Readiness {
   verdict: Verdict;
   reasons: string[];
   nextActions: { action: NextAction; detail: string }[];
+  /** Every check that ran, passing ones included. */
+  checks?: ReadinessCheck[];
 }
 
 export interface LimitMatrixRow {
