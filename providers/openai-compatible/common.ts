@@ -168,6 +168,8 @@ export interface ModelsProbeOptions {
   /** Paths to try in order; the next one is tried on 404 (`/models`, then `/v1/models`). */
   paths: readonly string[];
   auth: (ctx: ProbeContext) => Record<string, string | Secret>;
+  /** Query parameters (a Secret value, Gemini's `?key=`, is sent but never shown). */
+  query?: (ctx: ProbeContext) => GetOptions['query'];
   /** Model ids (and whether each one's price is known) from the parsed body; throws bad_response. */
   parse: (res: HttpResponse) => { ids: string[]; pricingKnown?: (id: string) => boolean | undefined };
   classify?: Classify;
@@ -185,7 +187,8 @@ export function modelsProbe(o: ModelsProbeOptions): (ctx: ProbeContext) => Promi
   return async (ctx) => {
     let res: HttpResponse | undefined;
     for (const path of o.paths) {
-      res = await get(ctx, path, { headers: o.auth(ctx) });
+      const query = o.query?.(ctx);
+      res = await get(ctx, path, { headers: o.auth(ctx), ...(query !== undefined ? { query } : {}) });
       if (res.status !== 404) break;
     }
     if (res === undefined) throw new ProbeError('config', 'no models path configured');
