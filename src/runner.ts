@@ -7,7 +7,7 @@
 import type { ResolvedAccount, ResolvedKey } from './config/load.js';
 import { isProbeError, ProbeError, type ProbeErrorKind } from './errors.js';
 import type { GetOptions, HttpClient, ScopedHttp } from './http/client.js';
-import type { ProviderAdapter, ProviderRegistry } from './provider.js';
+import { adapterCurrency, type ProviderAdapter, type ProviderRegistry } from './provider.js';
 import { scrubSecrets } from './secret.js';
 import type { KeyState } from './state.js';
 import { PROBE_KINDS, type Identity, type KeyFacts, type ProbeKind, type ProbeOutcome } from '../probes/types.js';
@@ -153,6 +153,12 @@ async function runProbes(
     } catch (err) {
       outcomes.push(failedOutcome(kind, err, at, now() - at));
     }
+  }
+  // Money always carries a currency: when a probe did not say, it is the adapter's.
+  const hasMoney = facts.usage !== undefined || typeof facts.limit === 'number' || facts.limitRemaining != null;
+  if (hasMoney && facts.currency === undefined) facts = { ...facts, currency: adapterCurrency(adapter, baseUrl) };
+  if (facts.balance !== undefined && facts.balanceCurrency === undefined) {
+    facts = { ...facts, balanceCurrency: facts.currency ?? adapterCurrency(adapter, baseUrl) };
   }
   return facts;
 }
