@@ -28,6 +28,8 @@ export interface FiringAlert {
   threshold?: number | string;
   startsAt: number;
   summary: string;
+  /** Firing but not announced: silenced, or inhibited (the key is invalid). */
+  muted?: 'silenced' | 'inhibited';
 }
 
 export interface Alerting {
@@ -44,6 +46,8 @@ export interface Alerting {
   /** Try to deliver what is queued, for at most timeoutMs. */
   flush(timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
+  /** The durable outbox, oldest first (diagnostics and tests). */
+  outbox?(): import('./db.js').OutboxRow[];
 }
 
 export interface AlertingDeps {
@@ -53,6 +57,8 @@ export interface AlertingDeps {
   config: ResolvedConfig;
   log: Logger;
   now: () => number;
+  /** Outbox retry policy (tests shorten it); defaults: 1s doubling to 5m, give up after 24h. */
+  retry?: Partial<import('./outbox.js').RetryPolicy>;
 }
 
 export type AlertingFactory = (deps: AlertingDeps) => Alerting;

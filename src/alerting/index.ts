@@ -1,0 +1,257 @@
+/**
+ * Alerting: rules -> per-(key, rule) state machine -> routing -> durable outbox -> notifiers.
+ * Each evaluation of a key is one SQLite transaction (state, memory, queued notifications), so a
+ * restart resumes exactly where it stopped: nothing firing is forgotten or announced twice.
+ * See README.md beside this file for the behaviour users can rely on.
+ */
+import { Counter, type Registry } from 'prom-client';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Notifier, Thresholds } from '../config/schema.js';
+import type { KeyState } from '../state.js';
+import { handleApi } from './api.js';
+import { openAlertDb, type NewOutboxRow } from './db.js';
+import { inactiveRecord, step, type AlertRecord, type Emission } from './machine.js';
+import { alertFingerprint, type Notification } from './notification.js';
+import { createOutbox, DEFAULT_RETRY, type RetryPolicy } from './outbox.js';
+import { DEFAULT_SEVERITIES, emptyMemory, INHIBITED_BY_INVALID, observe, updateMemory, type Observation } from './rules.js';
+import { activeSilenceFor, fromConfig, globMatch, type SilenceRule } from './silences.js';
+import type { Alerting, AlertingDeps, AlertingFactory, FiringAlert, RuleName, Severity } from './types.js';
+
+export type { Alerting, AlertingDeps, AlertingFactory } from './types.js';
+
+/** Alertmanager drops an alert whose endsAt passed; we re-post firing alerts well before that. */
+const ALERTMANAGER_MIN_VALIDITY_MS = 15 * 60_000;
+const OUTBOX_KEEP_MS = 7 * 86_400_000;
+
+export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting => {
+  const { log: rootLog } = deps;
+  const log = rootLog.child({ component: 'alerting' });
+  const db = openAlertDb(deps.db);
+  let config = deps.config;
+  let configSilences = silencesFrom(config);
+  const records = new Map<string, AlertRecord>();
+  for (const r of db.loadStates()) records.set(id(r.key, r.rule), r);
+
+  const counters = {
+    total: counter(deps.metrics, 'keywatch_notifications_total', 'Notification delivery attempts, per notifier.'),
+    failures: counter(deps.metrics, 'keywatch_notification_failures_total', 'Failed notification delivery attempts, per notifier.'),
+  };
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...deps.retry };
+  const outbox = createOutbox({
+    db,
+    notifier: (name) => config.raw.alerting.notifiers.find((n) => n.name === name),
+    externalUrl: () => config.raw.server.externalUrl,
+    log,
+    now: deps.now,
+    counters,
+    retry,
+  });
+  let lastPrune = 0;
+
+  function evaluate(state: KeyState, now: number): void {
+    try {
+      evaluateKey(state, now);
+    } catch (err) {
+      // One key's alerting problem must not stop probing or other keys.
+      log.error({ err, keyName: state.name }, 'alert evaluation failed');
+    }
+  }
+
+  function evaluateKey(state: KeyState, now: number): void {
+    const thresholds = thresholdsFor(config, state);
+    const memory = db.getMemory(state.name) ?? emptyMemory();
+    const observations = observe({ state, thresholds, memory, now });
+    const invalid = observations.find((o) => o.rule === 'key_invalid')?.breach === true;
+    const silences = allSilences(now);
+    const a = config.raw.alerting;
+    const rows: NewOutboxRow[] = [];
+
+    db.transaction(() => {
+      for (const obs of observations) {
+        const rid = id(state.name, obs.rule);
+        const prev = records.get(rid);
+        const severity: Severity = (a.severities[obs.rule] as Severity | undefined) ?? DEFAULT_SEVERITIES[obs.rule];
+        const base: AlertRecord = {
+          ...(prev ?? inactiveRecord(state.name, obs.rule, severity, state.provider)),
+          severity,
+          provider: state.provider,
+          labels: state.labels,
+        };
+        const target = { key: state.name, rule: obs.rule, labels: state.labels };
+        const muted = invalid && INHIBITED_BY_INVALID.has(obs.rule) ? 'inhibited' : activeSilenceFor(silences, target, now) ? 'silenced' : undefined;
+        const { next, emit } = step(base, obs, now, { forMs: a.for, repeatMs: a.repeat, sendResolved: a.sendResolved, ...(muted ? { muted } : {}) });
+        const mine = emit ? route(next, obs, emit, state, now) : next.phase === 'firing' && !muted ? refreshAlertmanager(next, obs, state, now) : [];
+        if (mine.some((r) => r.payload.validForMs !== undefined)) next.refreshedAt = now;
+        rows.push(...mine);
+        if (prev === undefined && next.phase === 'inactive') continue;
+        if (prev !== undefined && JSON.stringify(prev) === JSON.stringify(next)) continue;
+        records.set(rid, next);
+        db.putState(next, now);
+      }
+      db.putMemory(state.name, updateMemory(memory, state, now), now);
+      db.enqueue(rows, now);
+    });
+    if (rows.length > 0) outbox.kick();
+    if (now - lastPrune > 3_600_000) {
+      lastPrune = now;
+      db.prune(now, OUTBOX_KEEP_MS);
+    }
+  }
+
+  /** Which notifiers get this notification, as outbox rows. Alertmanager, when matched, replaces direct notifiers. */
+  function route(rec: AlertRecord, obs: Observation, emit: Emission, state: KeyState, now: number): NewOutboxRow[] {
+    const n = notificationOf(rec, obs, emit, state, now);
+    const { direct, am } = routesFor(config.raw.alerting.notifiers, n);
+    const digest = config.raw.alerting.digest;
+    const rows: NewOutboxRow[] = [];
+    for (const notifier of direct) {
+      const inDigest = notifier.type === 'slack' && digest !== undefined && digest.rules.includes(rec.rule);
+      rows.push({
+        dedupe: `${notifier.name}:${n.fingerprint}:${n.status}:${n.sequence}`,
+        notifier: notifier.name,
+        payload: n,
+        digest: inDigest,
+        // Digest rows wait for the next interval boundary and go out together.
+        nextAt: inDigest ? Math.ceil((now + 1) / digest.interval) * digest.interval : now,
+      });
+    }
+    for (const notifier of am) {
+      rows.push({
+        dedupe: `${notifier.name}:${n.fingerprint}:${n.status}:${n.sequence}`,
+        notifier: notifier.name,
+        payload: { ...n, validForMs: alertmanagerValidity(state) },
+        digest: false,
+        nextAt: now,
+      });
+    }
+    return rows;
+  }
+
+  /** Alertmanager forgets alerts that are not re-sent: re-post firing ones every third of their validity. */
+  function refreshAlertmanager(rec: AlertRecord, obs: Observation, state: KeyState, now: number): NewOutboxRow[] {
+    const validFor = alertmanagerValidity(state);
+    if (rec.refreshedAt !== undefined && now - rec.refreshedAt < validFor / 3) return [];
+    const n = notificationOf(rec, obs, { status: 'firing', repeat: true }, state, now);
+    const { am } = routesFor(config.raw.alerting.notifiers, n);
+    return am.map((notifier) => ({
+      dedupe: `${notifier.name}:${n.fingerprint}:refresh:${now}`,
+      notifier: notifier.name,
+      payload: { ...n, validForMs: validFor },
+      digest: false,
+      nextAt: now,
+    }));
+  }
+
+  function alertmanagerValidity(state: KeyState): number {
+    const key = config.keys.find((k) => k.name === state.name);
+    const interval = key?.intervalMs ?? config.raw.defaults.interval;
+    return Math.max(4 * interval, ALERTMANAGER_MIN_VALIDITY_MS);
+  }
+
+  function allSilences(now: number): SilenceRule[] {
+    return [...configSilences.filter((s) => s.endsAt > now), ...db.silences(now)];
+  }
+
+  return {
+    evaluate,
+    forget(key) {
+      for (const k of [...records.keys()]) if (records.get(k)!.key === key) records.delete(k);
+      db.dropKey(key);
+    },
+    firing(): FiringAlert[] {
+      return [...records.values()]
+        .filter((r) => r.phase === 'firing')
+        .map((r) => ({
+          key: r.key,
+          rule: r.rule,
+          severity: r.severity,
+          provider: r.provider,
+          ...(r.value !== undefined ? { value: r.value } : {}),
+          ...(r.threshold !== undefined ? { threshold: r.threshold } : {}),
+          startsAt: r.startsAt ?? 0,
+          summary: r.summary,
+          ...(r.muted ? { muted: r.muted } : {}),
+        }));
+    },
+    handle(req, res, url) {
+      return handleApi(req, res, url, {
+        alerts: () => [...records.values()],
+        silences: (now) => allSilences(now).filter((s) => s.endsAt > now),
+        addSilence: (s, now) => db.addSilence(s, now),
+        now: deps.now,
+      });
+    },
+    reload(next) {
+      config = next;
+      configSilences = silencesFrom(next);
+      outbox.kick();
+    },
+    flush: (timeoutMs) => outbox.flush(timeoutMs),
+    stop: () => outbox.stop(),
+    outbox: () => db.outbox(),
+  };
+};
+
+/** Per-key thresholds (already merged with alerting.thresholds by the loader); discovered keys use their account's. */
+function thresholdsFor(config: ResolvedConfig, state: KeyState): Thresholds {
+  const key = config.keys.find((k) => k.name === state.name);
+  if (key) return key.thresholds;
+  const account = state.account !== undefined ? config.accounts.find((a) => a.name === state.account) : undefined;
+  return account?.thresholds ?? config.raw.alerting.thresholds;
+}
+
+function notificationOf(rec: AlertRecord, obs: Observation, emit: Emission, state: KeyState, now: number): Notification {
+  const runway = state.analysis?.exhaustion.seconds;
+  return {
+    status: emit.status,
+    rule: rec.rule,
+    severity: rec.severity,
+    key: rec.key,
+    provider: rec.provider,
+    labels: rec.labels,
+    ...(rec.value !== undefined ? { value: rec.value } : {}),
+    ...(rec.threshold !== undefined ? { threshold: rec.threshold } : {}),
+    unit: obs.unit,
+    ...(obs.currency !== undefined ? { currency: obs.currency } : {}),
+    summary: rec.summary,
+    startsAt: rec.startsAt ?? now,
+    ...(emit.status === 'resolved' ? { endsAt: rec.endsAt ?? now } : {}),
+    fingerprint: alertFingerprint(rec.key, rec.rule),
+    sequence: rec.seq,
+    repeat: emit.repeat,
+    keyFingerprint: state.fingerprint,
+    ...(runway !== undefined && Number.isFinite(runway) ? { runwaySeconds: Math.round(runway) } : {}),
+  };
+}
+
+export function routesFor(notifiers: readonly Notifier[], n: Pick<Notification, 'severity' | 'key' | 'rule' | 'labels'>): { direct: Notifier[]; am: Notifier[] } {
+  const matching = notifiers.filter((x) => matchesRoute(x, n));
+  const am = matching.filter((x) => x.type === 'alertmanager');
+  // Routed to Alertmanager: it does the paging; we do not also notify directly.
+  const direct = am.length > 0 ? [] : matching.filter((x) => x.type !== 'alertmanager');
+  return { direct, am };
+}
+
+function matchesRoute(x: Notifier, n: Pick<Notification, 'severity' | 'key' | 'rule' | 'labels'>): boolean {
+  const m = x.match;
+  if (!m) return true;
+  if (m.severity && m.severity.length > 0 && !m.severity.includes(n.severity)) return false;
+  if (m.keys && m.keys.length > 0 && !m.keys.some((k) => globMatch(k, n.key))) return false;
+  if (m.rules && m.rules.length > 0 && !m.rules.includes(n.rule)) return false;
+  for (const [k, v] of Object.entries(m.labels ?? {})) if (n.labels[k] !== v) return false;
+  return true;
+}
+
+function silencesFrom(config: ResolvedConfig): SilenceRule[] {
+  return config.raw.alerting.silences.map(fromConfig);
+}
+
+function counter(registry: Registry, name: string, help: string): Counter<'notifier'> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'notifier'>;
+  return new Counter({ name, help, labelNames: ['notifier'], registers: [registry] });
+}
+
+function id(key: string, rule: RuleName | string): string {
+  return `${key}\u0000${rule}`;
+}
