@@ -1,0 +1,83 @@
+/**
+ * The yardstick: a bare undici loop making the same requests keywatch makes for an OpenRouter key
+ * run (GET /key, then GET /models/user, with the key as bearer), to the same simulator, at the same
+ * rate, with the same concurrency, the same number of times. No parsing, no store, no metrics:
+ * what is left is the irreducible cost of the HTTP itself, so keywatch's CPU per key run divided by
+ * this one is the overhead keywatch adds.
+ */
+import { Agent, request } from 'undici';
+import { cpuWindow } from './measure.js';
+import { benchKeyValue } from './keys.js';
+
+export interface BaselineOptions {
+  /** Base URL including /api/v1. */
+  url: string;
+  keys: number;
+  /** Key runs to make in total. */
+  runs: number;
+  /** Key runs started per second (the same pacing keywatch's schedule gives). */
+  rate: number;
+  concurrency: number;
+  /** Paths per key run, in order. */
+  paths: readonly string[];
+}
+
+export interface BaselineResult {
+  runs: number;
+  requests: number;
+  failures: number;
+  cpuS: number;
+  wallS: number;
+  cpuPerRunMs: number;
+}
+
+export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
+  const agent = new Agent({ connections: o.concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
+  let requests = 0;
+  let failures = 0;
+  let inFlight = 0;
+  const waiters: (() => void)[] = [];
+  const slot = async (): Promise<void> => {
+    while (inFlight >= o.concurrency) await new Promise<void>((r) => waiters.push(r));
+    inFlight++;
+  };
+  const release = (): void => {
+    inFlight--;
+    waiters.shift()?.();
+  };
+
+  const oneRun = async (i: number): Promise<void> => {
+    const auth = `Bearer ${benchKeyValue(i % o.keys)}`;
+    try {
+      for (const path of o.paths) {
+        requests++;
+        const res = await request(`${o.url}${path}`, {
+          method: 'GET',
+          dispatcher: agent,
+          headers: { authorization: auth, accept: 'application/json', 'user-agent': 'keywatch-bench-baseline' },
+        });
+        await res.body.text();
+        if (res.statusCode !== 200) failures++;
+      }
+    } catch {
+      failures++;
+    } finally {
+      release();
+    }
+  };
+
+  const cpu = cpuWindow();
+  const t0 = performance.now();
+  const all: Promise<void>[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    const due = t0 + (i * 1000) / o.rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    await slot();
+    all.push(oneRun(i));
+  }
+  await Promise.all(all);
+  const { cpuS, wallS } = cpu.stop();
+  await agent.close();
+  return { runs: o.runs, requests, failures, cpuS, wallS, cpuPerRunMs: (cpuS / o.runs) * 1000 };
+}

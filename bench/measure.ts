@@ -1,0 +1,60 @@
+/**
+ * Small measuring tools for the benchmark: this process's CPU over a window, peak RSS by sampling,
+ * percentiles. Kept apart from run.ts so each phase reads the same way.
+ */
+
+export interface CpuWindow {
+  /** CPU seconds (user + system) this process used since start(). */
+  stop(): { cpuS: number; wallS: number };
+}
+
+export function cpuWindow(): CpuWindow {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  return {
+    stop: () => {
+      const d = process.cpuUsage(cpu0);
+      return { cpuS: (d.user + d.system) / 1e6, wallS: (performance.now() - t0) / 1000 };
+    },
+  };
+}
+
+/**
+ * Peak resident set size, sampled (process.memoryUsage.rss() is cheap: one syscall). A sampler,
+ * not process.resourceUsage().maxRSS, so a phase's peak is not the whole process's lifetime peak.
+ */
+export interface RssSampler {
+  peakMb(): number;
+  stop(): number;
+}
+
+export function sampleRss(everyMs = 100): RssSampler {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, everyMs);
+  timer.unref();
+  const mb = (): number => Math.round((Math.max(peak, process.memoryUsage.rss()) / 1048576) * 10) / 10;
+  return {
+    peakMb: mb,
+    stop: () => {
+      clearInterval(timer);
+      return mb();
+    },
+  };
+}
+
+/** Nearest-rank percentile of unsorted values (0 for none). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+export function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,54 @@
+/**
+ * The OpenRouter simulator in its own process (forked by run.ts), so the CPU it spends answering is
+ * not charged to keywatch. Speaks to the parent over IPC:
+ *   parent -> { type: 'stats' }  child -> { type: 'stats', requests, byPath, cpuS }
+ *   parent -> { type: 'reset' }  (zero the counters)       child -> { type: 'ready', url, keys }
+ */
+import { startOpenRouterSim } from '../providers/openrouter/sim.js';
+import { benchSimKeys } from './keys.js';
+
+interface Counters {
+  requests: number;
+  byPath: Record<string, number>;
+  /** Requests per whole second (epoch s -> count), for rate checks. */
+  perSecond: Record<string, number>;
+  /** Non-GET or unrouted requests (read-only check). */
+  violations: number;
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.env.BENCH_SIM_KEYS ?? '1000');
+  // Recorded requests are drained into counters every 200 ms, so memory stays flat at any rate.
+  const sim = await startOpenRouterSim({ keys: benchSimKeys(n), maxRecorded: 1_000_000 });
+  let counters: Counters = { requests: 0, byPath: {}, perSecond: {}, violations: 0 };
+
+  const drain = (): void => {
+    for (const r of sim.server.requests) {
+      counters.requests++;
+      counters.byPath[r.path] = (counters.byPath[r.path] ?? 0) + 1;
+      const s = String(Math.floor(r.at / 1000));
+      counters.perSecond[s] = (counters.perSecond[s] ?? 0) + 1;
+    }
+    counters.violations += sim.server.violations.length;
+    sim.server.reset();
+  };
+  setInterval(drain, 200).unref();
+
+  process.on('message', (msg: { type?: string }) => {
+    if (msg.type === 'stats') {
+      drain();
+      const cpu = process.cpuUsage();
+      process.send?.({ type: 'stats', ...counters, cpuS: (cpu.user + cpu.system) / 1e6 });
+    } else if (msg.type === 'reset') {
+      drain();
+      counters = { requests: 0, byPath: {}, perSecond: {}, violations: 0 };
+      process.send?.({ type: 'reset' });
+    }
+  });
+  process.on('disconnect', () => {
+    void sim.close().finally(() => process.exit(0));
+  });
+  process.send?.({ type: 'ready', url: sim.url, keys: n });
+}
+
+void main();
