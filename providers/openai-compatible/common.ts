@@ -160,7 +160,7 @@ export function isQuotaError(info: ErrorInfo): boolean {
   const words = `${info.type} ${info.code}`.toLowerCase();
   return (
     /insufficient_quota|billing_not_active|credit_balance_exhausted|exceeded_current_quota|insufficient_user_quota|pre_consume_token_quota_failed|insufficient_balance/.test(words) ||
-    /credit balance is too low|insufficient balance|exceeded your current quota|额度不足|额度已用尽|余额不足|欠费/i.test(info.message)
+    /credit balance is too low|insufficient balance|exceeded your current quota|used all available credits|reached its monthly spending limit|额度不足|额度已用尽|余额不足|欠费/i.test(info.message)
   );
 }
 
