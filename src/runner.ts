@@ -26,7 +26,7 @@ export interface RunDeps {
   now?: () => number;
   /** For `provider: auto` (src/identity.ts, passed in by the wiring). */
   identify?: Identify;
-  /** Awaited before each request-making step (the scheduler's per-provider rate cap). */
+  /** Awaited before each request (the scheduler's per-provider rate cap). */
   acquire?: () => Promise<void>;
 }
 
@@ -126,12 +126,11 @@ async function runProbes(
   now: () => number,
 ): Promise<KeyFacts> {
   const baseUrl = (key.baseUrl ?? adapter.defaultBaseUrl).replace(/\/+$/, '');
-  const http = withTimeout(deps.http.scoped(baseUrl, adapter.allowedPaths), key.timeoutMs);
+  const http = politely(deps.http.scoped(baseUrl, adapter.allowedPaths), key.timeoutMs, deps.acquire);
   let facts = learned;
   for (const kind of PROBE_KINDS) {
     const probe = adapter.probes[kind];
     if (probe === undefined) continue;
-    await deps.acquire?.();
     const at = now();
     try {
       const got = await bounded(
@@ -192,10 +191,9 @@ export async function runAccount(account: ResolvedAccount, deps: RunDeps): Promi
   }
   const baseUrl = (account.baseUrl ?? adapter.defaultBaseUrl).replace(/\/+$/, '');
   try {
-    await deps.acquire?.();
     const found = await bounded(
       adapter.discover({
-        http: withTimeout(deps.http.scoped(baseUrl, adapter.allowedPaths), account.timeoutMs),
+        http: politely(deps.http.scoped(baseUrl, adapter.allowedPaths), account.timeoutMs, deps.acquire),
         baseUrl,
         adminKey: account.adminKey,
         timeoutMs: account.timeoutMs,
@@ -315,9 +313,17 @@ async function identifyKey(
   }
 }
 
-/** Every request of a probe carries the key's timeout unless the adapter sets its own. */
-function withTimeout(http: ScopedHttp, timeoutMs: number): ScopedHttp {
-  return { get: (path: string, opts?: GetOptions) => http.get(path, { timeoutMs, ...opts }) };
+/**
+ * Every request waits for the provider's rate cap (one token per request, not per probe: a probe
+ * may page) and carries the key's timeout unless the adapter sets its own.
+ */
+function politely(http: ScopedHttp, timeoutMs: number, acquire: (() => Promise<void>) | undefined): ScopedHttp {
+  return {
+    get: async (path: string, opts?: GetOptions) => {
+      await acquire?.();
+      return http.get(path, { timeoutMs, ...opts });
+    },
+  };
 }
 
 /**
