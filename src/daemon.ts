@@ -1,0 +1,504 @@
+/**
+ * The daemon's wiring: config -> scheduler -> runner -> state -> store, analysis, alerting ->
+ * metrics and HTTP. Hot reload (SIGHUP, POST /-/reload, a debounced watch on the config file)
+ * applies a new config without a restart and keeps the old one when the new one is bad. Graceful
+ * shutdown stops scheduling, waits for runs in flight (bounded), flushes alerting and the store.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Alerting, AlertingFactory } from './alerting/types.js';
+import type { Analyze } from './analysis/types.js';
+import { loadConfigFile, type ResolvedAccount, type ResolvedConfig, type ResolvedKey } from './config/load.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import { HttpClient } from './http/client.js';
+import { silentLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { ProviderRegistry } from './provider.js';
+import { mergeFacts, runAccount, runKey, type Identify, type RunResult } from './runner.js';
+import { createScheduler, type Job, type JobOutcome, type Scheduler } from './scheduler.js';
+import { startServer, type KeywatchServer } from './server.js';
+import { ownsKey, type Shard } from './shard.js';
+import type { KeyState } from './state.js';
+import { openStore, HOUR_MS, type Store, type StoreOptions } from './store/index.js';
+import type { ProbeKind, ProbeOutcome } from '../probes/types.js';
+
+export interface DaemonOptions {
+  /** The config file (reloadable); or `config` for an in-memory one. */
+  configFile?: string;
+  config?: ResolvedConfig;
+  env?: NodeJS.ProcessEnv;
+  registry: ProviderRegistry;
+  log?: Logger;
+  now?: () => number;
+  identify?: Identify;
+  analyze?: Analyze;
+  alerting?: AlertingFactory;
+  /** Overrides server.listen (tests: `127.0.0.1:0`). */
+  listen?: string;
+  /** Overrides storage.path. */
+  storePath?: string;
+  store?: StoreOptions;
+  /** Overrides config `shard`. */
+  shard?: Shard;
+  /** Start the timer-driven schedule (default true). Tests that drive runs with runOnce() pass false. */
+  schedule?: boolean;
+  /** SIGHUP reloads, SIGTERM/SIGINT stop (default false: the CLI turns it on). */
+  handleSignals?: boolean;
+  /** Reload when the config file changes (default true with configFile). */
+  watchConfig?: boolean;
+  /** How long shutdown waits for runs in flight (default 10 s). */
+  shutdownTimeoutMs?: number;
+  http?: HttpClient;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  issues?: ConfigIssue[];
+}
+
+export interface Daemon {
+  url: string;
+  /** Live state per key name. */
+  readonly states: ReadonlyMap<string, KeyState>;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly scheduler: Scheduler;
+  config(): ResolvedConfig;
+  /** Runs every key (and account) now; resolves when all finished and their state is applied. */
+  runOnce(): Promise<void>;
+  reload(): Promise<ReloadResult>;
+  stop(): Promise<void>;
+  /** Resolves once stop() has finished (whoever called it: a signal or the owner). */
+  readonly stopped: Promise<void>;
+}
+
+/** History handed to analysis: enough for the 7-day burn window and the stability window. */
+const ANALYSIS_HISTORY_MS = 7 * 24 * HOUR_MS;
+const MAINTENANCE_EVERY_MS = HOUR_MS;
+const WATCH_DEBOUNCE_MS = 300;
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const log = (opts.log ?? silentLogger()).child({ component: 'daemon' });
+  const now = opts.now ?? Date.now;
+  const registry = opts.registry;
+  const providerIds = [...registry.keys()];
+  const load = (): ResolvedConfig => {
+    if (opts.configFile === undefined) throw new Error('no config file to reload');
+    return loadConfigFile(opts.configFile, { ...(opts.env !== undefined ? { env: opts.env } : {}), providers: providerIds });
+  };
+  let cfg: ResolvedConfig = opts.config ?? load();
+  const shard = (): Shard | undefined => opts.shard ?? cfg.raw.shard;
+
+  const store = openStore(opts.storePath ?? cfg.raw.storage.path, { log, ...opts.store });
+  const http = opts.http ?? new HttpClient({ defaultTimeoutMs: cfg.raw.defaults.timeout });
+  const states = new Map<string, KeyState>();
+  /** Discovered key names per account, so a key gone from the listing goes from the daemon too. */
+  const discovered = new Map<string, Set<string>>();
+  let alerting: Alerting | undefined;
+  let closed = false;
+
+  const metrics: Metrics = createMetrics({ states: () => states.values(), firing: () => alerting?.firing() ?? [], now });
+  metrics.setReloadResult(true, now());
+
+  // A restarted daemon serves the last known state at once, before any probe completes.
+  const saved = store.loadStates();
+  for (const [name, state] of saved) {
+    if (state.account !== undefined) {
+      if (!cfg.accounts.some((a) => a.name === state.account)) continue;
+      let names = discovered.get(state.account);
+      if (names === undefined) discovered.set(state.account, (names = new Set()));
+      names.add(name);
+      states.set(name, state);
+    }
+  }
+  syncStaticStates(saved);
+
+  if (opts.alerting !== undefined) {
+    alerting = opts.alerting({ db: store.db, metrics: metrics.registry, config: cfg, log: log.child({ component: 'alerting' }), now });
+  }
+
+  const scheduler: Scheduler = createScheduler({
+    now,
+    jitter: cfg.raw.defaults.jitter,
+    limits: limitsFor(cfg),
+    log: log.child({ component: 'scheduler' }),
+  });
+  scheduler.set(jobsFor(cfg));
+  if (opts.schedule !== false) scheduler.start();
+
+  const server: KeywatchServer = await startServer(opts.listen ?? cfg.raw.server.listen, {
+    metrics,
+    states: () => states.values(),
+    state: (name) => states.get(name),
+    describe: (name) => {
+      const due = scheduler.nextDue(name);
+      return due === undefined ? {} : { nextRunAt: due };
+    },
+    ready: () => {
+      const checks = { config: true, store: !closed, scheduler: scheduler.running || opts.schedule === false };
+      return { ready: Object.values(checks).every(Boolean), checks };
+    },
+    reload: () => reload(),
+    auth: () => ({ ...(cfg.raw.server.token !== undefined ? { token: cfg.raw.server.token } : {}), metricsAuth: cfg.raw.server.metricsAuth }),
+    ...(alerting !== undefined ? { handle: (req, res, url) => alerting!.handle(req, res, url) } : {}),
+    log: log.child({ component: 'server' }),
+  });
+  log.info({ url: server.url, keys: states.size, store: store.path }, 'keywatch started');
+
+  // Rollups and retention: once at start (a daemon that was down has catching up to do), then hourly.
+  const maintain = () => {
+    try {
+      const r = store.rollupAndPrune(now(), cfg.raw.storage.rawRetention, cfg.raw.storage.retention);
+      if (r.rolledUp > 0 || r.pruned > 0) log.info(r, 'store rolled up and pruned');
+    } catch (err) {
+      log.error({ err }, 'store maintenance failed');
+    }
+  };
+  maintain();
+  const maintenance = setInterval(maintain, MAINTENANCE_EVERY_MS);
+  maintenance.unref();
+
+  // ---- reload -------------------------------------------------------------------------------
+  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
+  let lastText = configText();
+
+  function reload(): Promise<ReloadResult> {
+    reloading = reloading.then(doReload, doReload);
+    return reloading;
+  }
+
+  async function doReload(): Promise<ReloadResult> {
+    if (closed) return { ok: false, issues: [{ path: '', message: 'daemon is stopping' }] };
+    if (opts.configFile === undefined) return { ok: true };
+    let next: ResolvedConfig;
+    try {
+      lastText = configText();
+      next = load();
+    } catch (err) {
+      const issues = err instanceof ConfigError ? err.issues : [{ path: '', message: 'config could not be loaded' }];
+      for (const issue of issues) log.error({ file: opts.configFile, path: issue.path, issue: issue.message }, 'config reload rejected');
+      metrics.setReloadResult(false, now());
+      return { ok: false, issues };
+    }
+    apply(next);
+    metrics.setReloadResult(true, now());
+    log.info({ keys: next.keys.length, accounts: next.accounts.length }, 'config reloaded');
+    return { ok: true };
+  }
+
+  function apply(next: ResolvedConfig): void {
+    const before = cfg;
+    cfg = next;
+    if (next.raw.server.listen !== before.raw.server.listen && opts.listen === undefined) {
+      log.warn({ listen: next.raw.server.listen }, 'server.listen changed: takes effect after a restart');
+    }
+    if (next.raw.storage.path !== before.raw.storage.path && opts.storePath === undefined) {
+      log.warn('storage.path changed: takes effect after a restart');
+    }
+    // Accounts that went away take their discovered keys with them.
+    for (const [account, names] of discovered) {
+      if (next.accounts.some((a) => a.name === account && ownsKey(a.name, shard()))) continue;
+      for (const name of names) dropKey(name);
+      discovered.delete(account);
+    }
+    syncStaticStates(new Map());
+    scheduler.setLimits(limitsFor(next));
+    scheduler.set(jobsFor(next));
+    alerting?.reload(next);
+    metrics.invalidate();
+  }
+
+  /** Static keys: states for new keys, meta (labels, watchModels) refreshed, removed keys dropped. */
+  function syncStaticStates(saved: ReadonlyMap<string, KeyState>): void {
+    const wanted = new Map(ownedKeys(cfg).map((k) => [k.name, k]));
+    for (const [name, state] of states) {
+      if (state.account === undefined && !wanted.has(name)) dropKey(name);
+    }
+    for (const k of wanted.values()) {
+      const fingerprint = k.key.fingerprint();
+      const existing = states.get(k.name) ?? saved.get(k.name);
+      // A rotated secret is another key: its old facts are not this one's.
+      const base = existing !== undefined && existing.fingerprint === fingerprint && existing.account === undefined ? existing : undefined;
+      states.set(k.name, {
+        ...(base ?? emptyState(k.name, k.provider)),
+        name: k.name,
+        claimedProvider: k.provider,
+        labels: k.labels,
+        watchModels: k.watchModels,
+        fingerprint,
+        masked: k.key.masked(),
+      });
+    }
+  }
+
+  function dropKey(name: string): void {
+    states.delete(name);
+    store.forgetState(name);
+    alerting?.forget(name);
+  }
+
+  // ---- runs ---------------------------------------------------------------------------------
+  function jobsFor(c: ResolvedConfig): Job[] {
+    const jobs: Job[] = ownedKeys(c).map((k) => {
+      const last = states.get(k.name);
+      const provider = k.provider === 'auto' && last !== undefined && last.provider !== 'auto' ? last.provider : k.provider;
+      return {
+        id: k.name,
+        provider,
+        intervalMs: k.intervalMs,
+        ...(k.schedule !== undefined ? { schedule: k.schedule } : {}),
+        ...(last?.lastRunAt !== undefined ? { lastRunAt: last.lastRunAt } : {}),
+        run: ({ acquire }) => runStatic(k, acquire),
+      };
+    });
+    for (const a of c.accounts) {
+      if (!ownsKey(a.name, shard())) continue;
+      jobs.push({
+        id: `account:${a.name}`,
+        provider: a.provider,
+        intervalMs: a.intervalMs,
+        ...(a.schedule !== undefined ? { schedule: a.schedule } : {}),
+        run: ({ acquire }) => runDiscovery(a, acquire),
+      });
+    }
+    return jobs;
+  }
+
+  function ownedKeys(c: ResolvedConfig): ResolvedKey[] {
+    return c.keys.filter((k) => ownsKey(k.name, shard()));
+  }
+
+  async function runStatic(k: ResolvedKey, acquire: () => Promise<void>): Promise<JobOutcome> {
+    const previous = states.get(k.name);
+    const result = await runKey(
+      { key: k, ...(previous !== undefined ? { previous } : {}) },
+      { registry, http, now, acquire, ...(opts.identify !== undefined ? { identify: opts.identify } : {}) },
+    );
+    // The key may have been removed or rotated by a reload while it ran: drop a stale result.
+    const current = cfg.keys.find((x) => x.name === k.name);
+    if (current === undefined || !current.key.equals(k.key)) return outcomeOf(result);
+    apply1(result, { labels: current.labels, watchModels: current.watchModels, thresholds: current.thresholds });
+    return outcomeOf(result);
+  }
+
+  async function runDiscovery(a: ResolvedAccount, acquire: () => Promise<void>): Promise<JobOutcome> {
+    const r = await runAccount(a, { registry, http, now, acquire });
+    const current = cfg.accounts.find((x) => x.name === a.name);
+    if (current === undefined || closed) return { failed: !r.outcome.ok };
+    if (r.keys === undefined) {
+      log.warn({ account: a.name, kind: r.outcome.errorKind, status: r.outcome.status }, 'fleet discovery failed');
+      return { failed: true, ...(r.outcome.retryAfterMs !== undefined ? { retryAfterMs: r.outcome.retryAfterMs } : {}) };
+    }
+    const staticNames = new Set(cfg.keys.map((k) => k.name));
+    const seen = new Set<string>();
+    for (const result of r.keys) {
+      if (staticNames.has(result.key)) continue; // a configured key of the same name wins
+      seen.add(result.key);
+      const prev = states.get(result.key);
+      if (prev === undefined || prev.account !== a.name) {
+        states.set(result.key, {
+          ...emptyState(result.key, a.provider),
+          account: a.name,
+          fingerprint: (result.discoveredId ?? '').slice(0, 8),
+          masked: maskedLabel(result.facts.label),
+        });
+      }
+      apply1(result, { labels: current.labels, watchModels: current.watchModels, thresholds: current.thresholds });
+    }
+    for (const name of discovered.get(a.name) ?? []) if (!seen.has(name)) dropKey(name);
+    discovered.set(a.name, seen);
+    return { failed: false };
+  }
+
+  /** Folds one run into the key's live state, stores it, analyses it and lets alerting see it. */
+  function apply1(result: RunResult, meta: Pick<ResolvedKey, 'labels' | 'watchModels' | 'thresholds'>): void {
+    if (closed) return;
+    const prev = states.get(result.key) ?? emptyState(result.key, result.claimedProvider);
+    const probes: KeyState['probes'] = { ...prev.probes };
+    const lastSuccessAt = { ...prev.lastSuccessAt };
+    for (const o of result.outcomes) {
+      probes[o.probe] = withoutFacts(o);
+      if (o.ok) lastSuccessAt[o.probe as ProbeKind] = o.at;
+    }
+    const state: KeyState = {
+      ...prev,
+      claimedProvider: result.claimedProvider,
+      provider: result.provider,
+      labels: meta.labels,
+      watchModels: meta.watchModels,
+      facts: mergeFacts(prev.facts, result.facts),
+      probes,
+      lastSuccessAt,
+      lastRunAt: result.startedAt,
+      consecutiveFailures: result.allFailed ? prev.consecutiveFailures + 1 : 0,
+    };
+    store.recordRun({
+      at: result.startedAt,
+      key: result.key,
+      provider: result.provider,
+      ok: result.ok,
+      ...(result.failedProbe !== undefined ? { failedProbe: result.failedProbe } : {}),
+      ...(result.errorKind !== undefined ? { errorKind: result.errorKind } : {}),
+      durationMs: result.durationMs,
+      facts: result.facts,
+      outcomes: result.outcomes,
+    });
+    if (opts.analyze !== undefined) {
+      const t = now();
+      try {
+        state.analysis = opts.analyze({
+          state,
+          history: store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, cfg.raw.defaults.stabilityWindow)),
+          now: t,
+          thresholds: meta.thresholds,
+          stabilityWindowMs: cfg.raw.defaults.stabilityWindow,
+          readinessHorizonMs: cfg.raw.defaults.readinessHorizon,
+        });
+      } catch (err) {
+        log.error({ err, key: result.key }, 'analysis failed');
+      }
+    }
+    states.set(result.key, state);
+    store.saveState(state);
+    metrics.invalidate();
+    try {
+      alerting?.evaluate(state, now());
+    } catch (err) {
+      log.error({ err, key: result.key }, 'alert evaluation failed');
+    }
+    if (!result.ok) {
+      log.debug({ key: result.key, provider: result.provider, probe: result.failedProbe, kind: result.errorKind }, 'key run not ok');
+    }
+  }
+
+  // ---- watch, signals, stop -------------------------------------------------------------------
+  let watcher: FSWatcher | undefined;
+  let debounce: NodeJS.Timeout | undefined;
+  if (opts.configFile !== undefined && opts.watchConfig !== false) {
+    const file = resolve(opts.configFile);
+    try {
+      // Watch the directory: editors and Kubernetes ConfigMaps replace the file rather than write it.
+      watcher = watch(dirname(file), (_event, name) => {
+        if (name !== null && name !== basename(file) && !name.startsWith('..')) return;
+        if (debounce !== undefined) clearTimeout(debounce);
+        debounce = setTimeout(() => {
+          debounce = undefined;
+          if (configText() === lastText) return;
+          void reload();
+        }, WATCH_DEBOUNCE_MS);
+        debounce.unref();
+      });
+      watcher.unref();
+      watcher.on('error', (err) => log.warn({ err }, 'config watch failed'));
+    } catch (err) {
+      log.warn({ err }, 'config watch unavailable');
+    }
+  }
+
+  const onHup = () => void reload();
+  const onTerm = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'shutting down');
+    void stop();
+  };
+  if (opts.handleSignals === true) {
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onTerm);
+  }
+
+  let stopping: Promise<void> | undefined;
+  let markStopped!: () => void;
+  const stopped = new Promise<void>((r) => (markStopped = r));
+
+  function stop(): Promise<void> {
+    stopping ??= (async () => {
+      if (opts.handleSignals === true) {
+        process.off('SIGHUP', onHup);
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onTerm);
+      }
+      watcher?.close();
+      if (debounce !== undefined) clearTimeout(debounce);
+      clearInterval(maintenance);
+      const timeout = opts.shutdownTimeoutMs ?? 10_000;
+      const drained = await scheduler.stop(timeout);
+      if (!drained) log.warn({ timeoutMs: timeout }, 'runs still in flight at shutdown were abandoned');
+      await reloading.catch(() => undefined);
+      if (alerting !== undefined) {
+        try {
+          await alerting.flush(Math.min(timeout, 5000));
+          await alerting.stop();
+        } catch (err) {
+          log.error({ err }, 'alerting shutdown failed');
+        }
+      }
+      closed = true;
+      store.close();
+      await server.close();
+      if (opts.http === undefined) await http.close();
+      log.info('keywatch stopped');
+      markStopped();
+    })();
+    return stopping;
+  }
+
+  function configText(): string | undefined {
+    if (opts.configFile === undefined) return undefined;
+    try {
+      return createHash('sha256').update(readFileSync(opts.configFile)).digest('hex');
+    } catch {
+      return undefined;
+    }
+  }
+
+  return {
+    url: server.url,
+    states,
+    store,
+    metrics,
+    scheduler,
+    config: () => cfg,
+    runOnce: () => scheduler.runOnce(),
+    reload,
+    stop,
+    stopped,
+  };
+}
+
+function limitsFor(c: ResolvedConfig): (provider: string) => { concurrency: number; maxRequestsPerSecond: number } {
+  return (provider) => ({
+    concurrency: c.raw.providers[provider]?.concurrency ?? c.raw.defaults.concurrency,
+    maxRequestsPerSecond: c.raw.providers[provider]?.maxRequestsPerSecond ?? c.raw.defaults.maxRequestsPerSecond,
+  });
+}
+
+function outcomeOf(r: RunResult): JobOutcome {
+  return { failed: r.allFailed || r.rateLimited, ...(r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}) };
+}
+
+function emptyState(name: string, provider: string): KeyState {
+  return {
+    name,
+    claimedProvider: provider,
+    provider,
+    labels: {},
+    watchModels: [],
+    fingerprint: '',
+    masked: '…',
+    facts: {},
+    probes: {},
+    lastSuccessAt: {},
+    consecutiveFailures: 0,
+  };
+}
+
+function withoutFacts(o: ProbeOutcome): ProbeOutcome {
+  const { facts: _facts, ...rest } = o;
+  return rest;
+}
+
+/** A provider's own label for a discovered key, if it is already a masked form (`sk-or-v1-abc...xyz`). */
+function maskedLabel(label: string | undefined): string {
+  return label !== undefined && /(\.\.\.|…)/.test(label) && label.length <= 40 ? label : '…';
+}

@@ -1,0 +1,157 @@
+/**
+ * The daemon's HTTP face (node:http): /metrics (cached render, optional bearer auth), /healthz,
+ * /readyz, /api/keys[/NAME] (state JSON, never more of a key than its masked form), POST /-/reload,
+ * and a seam for extra routes (alerting's /api/alerts, /api/silences). When server.token is set,
+ * /api/* and /-/reload need `Authorization: Bearer <token>`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ConfigIssue } from './errors.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { scrubSecrets, type Secret } from './secret.js';
+import type { KeyState } from './state.js';
+
+export interface ReadyCheck {
+  ready: boolean;
+  checks: Record<string, boolean>;
+}
+
+export interface ServerDeps {
+  metrics: Metrics;
+  states: () => Iterable<KeyState>;
+  state: (name: string) => KeyState | undefined;
+  /** Extra, non-secret facts about a key for the API (next run time, ...). */
+  describe?: (name: string) => Record<string, unknown>;
+  ready: () => ReadyCheck;
+  reload: () => Promise<{ ok: boolean; issues?: ConfigIssue[] }>;
+  /** Read at each request, so a reload can change them. */
+  auth: () => { token?: Secret; metricsAuth: boolean };
+  /** Extra routes; resolves true when it handled the request (auth is checked before). */
+  handle?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+  log: Logger;
+}
+
+export interface KeywatchServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(listen: string, deps: ServerDeps): Promise<KeywatchServer> {
+  const { host, port } = parseListen(listen);
+  const server: Server = createServer((req, res) => {
+    route(req, res, deps).catch((err: unknown) => {
+      deps.log.error({ err }, 'http handler failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${shownHost}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Scrapes are short; do not let a stuck client hold shutdown.
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      }),
+  };
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, deps: ServerDeps): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://keywatch');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  const { token, metricsAuth } = deps.auth();
+
+  if (path === '/healthz') return text(res, 200, 'ok\n');
+  if (path === '/readyz') {
+    const r = deps.ready();
+    return json(res, r.ready ? 200 : 503, r);
+  }
+  if (path === '/metrics') {
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
+    if (metricsAuth && token !== undefined && !authorized(req, token)) return unauthorized(res);
+    const body = await deps.metrics.render();
+    res.writeHead(200, { 'content-type': deps.metrics.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(method === 'HEAD' ? undefined : body);
+    return;
+  }
+  if (path === '/-/reload') {
+    if (method !== 'POST' && method !== 'PUT') return methodNotAllowed(res, 'POST');
+    if (token !== undefined && !authorized(req, token)) return unauthorized(res);
+    const r = await deps.reload();
+    return json(res, r.ok ? 200 : 400, r.ok ? { ok: true } : { ok: false, issues: r.issues ?? [] });
+  }
+  if (path === '/api' || path.startsWith('/api/')) {
+    if (token !== undefined && !authorized(req, token)) return unauthorized(res);
+    if (path === '/api/keys' || path === '/api/keys/') {
+      if (method !== 'GET') return methodNotAllowed(res, 'GET');
+      const keys = [...deps.states()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => view(s, deps));
+      return json(res, 200, { keys });
+    }
+    if (path.startsWith('/api/keys/')) {
+      if (method !== 'GET') return methodNotAllowed(res, 'GET');
+      const name = decodeURIComponent(path.slice('/api/keys/'.length));
+      const s = deps.state(name);
+      return s === undefined ? json(res, 404, { error: `no key named ${JSON.stringify(name)}` }) : json(res, 200, view(s, deps));
+    }
+    if (deps.handle !== undefined && (await deps.handle(req, res, url))) return;
+  }
+  return json(res, 404, { error: 'not found' });
+}
+
+/** The state as the API shows it: KeyState holds no secret (fingerprint and masked form only). */
+function view(s: KeyState, deps: ServerDeps): Record<string, unknown> {
+  return { ...s, ...(deps.describe?.(s.name) ?? {}) };
+}
+
+function authorized(req: IncomingMessage, token: Secret): boolean {
+  const header = req.headers.authorization ?? '';
+  const m = /^Bearer\s+(.+)$/i.exec(header);
+  if (m === null) return false;
+  const given = Buffer.from(m[1]!.trim());
+  const want = Buffer.from(token.reveal());
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function unauthorized(res: ServerResponse): void {
+  res.setHeader('www-authenticate', 'Bearer realm="keywatch"');
+  json(res, 401, { error: 'unauthorized' });
+}
+
+function methodNotAllowed(res: ServerResponse, allow: string): void {
+  res.setHeader('allow', allow);
+  json(res, 405, { error: 'method not allowed' });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  // The scrubber is a last line: nothing in these bodies should ever hold a secret.
+  const text = scrubSecrets(JSON.stringify(body));
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port: Number(listen.slice(i + 1)) };
+}
