@@ -25,7 +25,8 @@ const OUTBOX_KEEP_MS = 7 * 86_400_000;
 
 export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting => {
   const { log: rootLog } = deps;
-  const log = rootLog.child({ component: 'alerting' });
+  // The daemon hands us a logger already scoped to { component: 'alerting' }.
+  const log = rootLog;
   const db = openAlertDb(deps.db);
   let config = deps.config;
   let configSilences = silencesFrom(config);
