@@ -1,8 +1,72 @@
-import { writeLine, type Command } from './io.js';
+/**
+ * `keywatch run [--config FILE] [--shard i/n]`: the daemon with the real pieces wired in. Exit 0
+ * after a graceful SIGTERM/SIGINT; exit 1 with one line per problem on a bad config.
+ */
+import { parseArgs } from 'node:util';
+import { createAlerting } from '../alerting/index.js';
+import { analyzeKey } from '../analysis/index.js';
+import { startDaemon } from '../daemon.js';
+import { ConfigError, formatIssue } from '../errors.js';
+import { createLogger } from '../log.js';
+import { parseShard, type Shard } from '../shard.js';
+import { configPath, writeLine, type Command } from './io.js';
+import { registry } from '../../providers/index.js';
 
-// Placeholder until the command lands in this commit series.
-const cmd: Command = async (_args, io) => {
-  writeLine(io.stderr, 'keywatch run: not available in this build yet');
-  return 3;
+// TODO(integrator): wire `identify` from src/identity.ts (provider: auto) once it lands:
+//   import { identify } from '../identity.js';  and pass `identify` to startDaemon below.
+// Until then an `auto` key reports "provider auto needs identification, which is not available".
+
+const run: Command = async (args, io) => {
+  let values: { config?: string | undefined; shard?: string | undefined };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { config: { type: 'string', short: 'c' }, shard: { type: 'string' } },
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    writeLine(io.stderr, `keywatch run: ${(err as Error).message}`);
+    return 1;
+  }
+  const file = configPath(values.config, io.env);
+  let shard: Shard | undefined;
+  if (values.shard !== undefined) {
+    try {
+      shard = parseShard(values.shard);
+    } catch (err) {
+      writeLine(io.stderr, `keywatch run: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+
+  const log = createLogger({ destination: io.stdout });
+  let daemon;
+  try {
+    daemon = await startDaemon({
+      configFile: file,
+      env: io.env,
+      registry,
+      log,
+      analyze: analyzeKey,
+      alerting: createAlerting,
+      ...(shard !== undefined ? { shard } : {}),
+      handleSignals: true,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const issue of err.issues) writeLine(io.stderr, formatIssue(issue, file));
+      return 1;
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      writeLine(io.stderr, `keywatch run: cannot listen (${code}); check server.listen`);
+      return 1;
+    }
+    throw err;
+  }
+  await daemon.stopped;
+  // Everything is closed; should a stray handle keep the loop alive, do not hang the shutdown.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
+  return 0;
 };
-export default cmd;
+export default run;
