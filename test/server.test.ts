@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseListen } from '../src/server.js';
+import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
+
+const TOKEN = 'kw-test-server-token-0123456789';
+let open: TestDaemon;
+let locked: TestDaemon;
+
+const yaml = (server: string) => `
+server: ${server}
+keys: []
+`;
+
+beforeAll(async () => {
+  open = await startTestDaemon({ yaml: yaml('{}') });
+  locked = await startTestDaemon({ yaml: yaml('{ token: "${KW_TOKEN}", metricsAuth: true }'), env: { KW_TOKEN: TOKEN } });
+});
+afterAll(async () => {
+  await open.cleanup();
+  await locked.cleanup();
+});
+
+const bearer = { authorization: `Bearer ${TOKEN}` };
+
+describe('server', () => {
+  it('answers /healthz and /readyz', async () => {
+    const health = await open.get('/healthz');
+    const ready = await open.get('/readyz');
+
+    expect(health.status).toBe(200);
+    expect(ready.status).toBe(200);
+    expect(ready.json()).toEqual({ ready: true, checks: { config: true, store: true, scheduler: true } });
+  });
+
+  it('serves /metrics and /api without auth when no token is set', async () => {
+    expect((await open.get('/metrics')).status).toBe(200);
+    expect((await open.get('/api/keys')).json()).toEqual({ keys: [] });
+  });
+
+  it.each([
+    ['/api/keys', 'GET'],
+    ['/metrics', 'GET'],
+    ['/-/reload', 'POST'],
+  ])('requires the bearer token on %s when server.token is set', async (path, method) => {
+    const none = method === 'GET' ? await locked.get(path) : await locked.post(path);
+    const wrong = method === 'GET' ? await locked.get(path, { authorization: 'Bearer nope' }) : await locked.post(path, { authorization: 'Bearer nope' });
+    const right = method === 'GET' ? await locked.get(path, bearer) : await locked.post(path, bearer);
+
+    expect(none.status).toBe(401);
+    expect(wrong.status).toBe(401);
+    expect(right.status).toBe(200);
+    expect(none.text + wrong.text).not.toContain(TOKEN);
+  });
+
+  it('keeps /healthz and /readyz open for probes', async () => {
+    expect((await locked.get('/healthz')).status).toBe(200);
+    expect((await locked.get('/readyz')).status).toBe(200);
+  });
+
+  it('hands /api/alerts to the alerting seam, and 404s the unknown', async () => {
+    const handled: string[] = [];
+    const td = await startTestDaemon({
+      yaml: yaml('{}'),
+      alerting: () => ({
+        evaluate: () => undefined,
+        forget: () => undefined,
+        firing: () => [],
+        reload: () => undefined,
+        flush: async () => undefined,
+        stop: async () => undefined,
+        handle: async (_req, res, url) => {
+          if (url.pathname !== '/api/alerts') return false;
+          handled.push(url.pathname);
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"alerts":[]}');
+          return true;
+        },
+      }),
+    });
+
+    const alerts = await td.get('/api/alerts');
+    const unknown = await td.get('/api/nothing');
+    const root = await td.get('/');
+    await td.cleanup();
+
+    expect(alerts.json()).toEqual({ alerts: [] });
+    expect(handled).toEqual(['/api/alerts']);
+    expect(unknown.status).toBe(404);
+    expect(root.status).toBe(404);
+  });
+
+  it('refuses other methods', async () => {
+    expect((await open.post('/metrics')).status).toBe(405);
+    expect((await open.get('/-/reload')).status).toBe(405);
+  });
+
+  it.each([
+    ['127.0.0.1:9477', { host: '127.0.0.1', port: 9477 }],
+    ['[::1]:80', { host: '::1', port: 80 }],
+    [':9477', { host: '0.0.0.0', port: 9477 }],
+  ])('parses listen %s', (text, want) => {
+    expect(parseListen(text)).toEqual(want);
+  });
+});
