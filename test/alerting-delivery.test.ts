@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { config, FAKE_KEY, harness, keyState, type Harness } from './fixtures/alerting/harness.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { SLACK_MAX_BLOCKS, SLACK_MAX_TEXT } from '../src/alerting/notification.js';
+import { createLogger } from '../src/log.js';
 
 let receiver: Receiver;
 let h: Harness | undefined;
@@ -84,6 +85,23 @@ describe('slack, end to end', () => {
     expect(await counter(h, 'keywatch_notifications_total')).toBe(3);
     expect(await counter(h, 'keywatch_notification_failures_total')).toBe(2);
     expect(h.alerting.outbox!().map((r) => [r.status, r.attempts])).toEqual([['delivered', 3]]);
+  });
+
+  it('delivery failures are logged with the notifier and status, never the webhook URL or the key', async () => {
+    let logged = '';
+    const sink = { write: (line: string) => void (logged += line) } as unknown as NodeJS.WritableStream;
+    h = harness(config(slackYaml()), { now: Date.now, retry: { baseMs: 20 }, log: createLogger({ destination: sink, level: 'debug' }) });
+    receiver.script({ status: 503 });
+
+    h.alerting.evaluate(at(1), Date.now());
+    await h.alerting.flush(3000);
+
+    const lines = logged.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.find((l) => l.msg === 'notification delivery failed; will retry')).toMatchObject({ notifier: 'ops', status: 503, error: 'HTTP 503' });
+    expect(lines.find((l) => l.msg === 'notification delivered')).toMatchObject({ notifier: 'ops' });
+    expect(logged).not.toContain(SLACK_PATH);
+    expect(logged).not.toContain('XXXXXXXXXXXX');
+    expect(logged).not.toContain(FAKE_KEY);
   });
 
   it('a rate limit holds messages instead of dropping them, then sends them as one combined message', async () => {

@@ -238,11 +238,16 @@ describe('silences and maintenance windows', () => {
     });
     const listed = (await (await fetch(`${server.url}/api/silences`)).json()) as { silences: { key: string; endsAt: string }[] };
     const bad = await fetch(`${server.url}/api/silences`, { method: 'POST', body: JSON.stringify({ duration: '1h' }) });
+    const badRule = await fetch(`${server.url}/api/silences`, { method: 'POST', body: JSON.stringify({ rule: 'balance_lo', duration: '1h' }) });
+    const notJson = await fetch(`${server.url}/api/silences`, { method: 'POST', body: '{' });
     await server.close();
 
     expect(post.status).toBe(201);
     expect(listed.silences).toMatchObject([{ key: 'prod-*', endsAt: new Date(T0 + 30 * MIN).toISOString(), source: 'api' }]);
     expect(bad.status).toBe(400);
+    expect(badRule.status).toBe(400);
+    expect(((await badRule.json()) as { issues: { path: string }[] }).issues).toMatchObject([{ path: 'rule' }]);
+    expect(notJson.status).toBe(400);
     play(h, 'limit_remaining_low', [
       { at: 0, state: remaining(1), phase: 'firing', sent: [] },
       { at: 30, state: remaining(1), phase: 'firing', sent: ['firing limit_remaining_low'] },

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Duration } from '../config/schema.js';
+import { RULES } from './rules.js';
 
 export interface SilenceRule {
   id: string;
@@ -31,7 +32,10 @@ export interface SilenceTarget {
 export const SilenceRequest = z
   .strictObject({
     key: z.string().min(1).optional(),
-    rule: z.string().min(1).optional(),
+    rule: z
+      .string()
+      .refine((r) => (RULES as readonly string[]).includes(r), { message: `unknown rule (one of ${RULES.join(', ')})` })
+      .optional(),
     labels: z.record(z.string(), z.string()).optional(),
     startsAt: z.string().datetime({ offset: true }).optional(),
     endsAt: z.string().datetime({ offset: true }).optional(),
