@@ -4,8 +4,26 @@
  */
 import type { ProviderAdapter, ProviderRegistry } from '../src/provider.js';
 import { openrouter } from './openrouter/index.js';
+import { openai } from './openai/index.js';
+import { anthropic } from './anthropic/index.js';
+import { deepseek } from './deepseek/index.js';
+import { oneApi } from './one-api/index.js';
+import { newApi } from './new-api/index.js';
+import { xai } from './xai/index.js';
+import { gemini } from './gemini/index.js';
+import { openaiCompatible } from './openai-compatible/index.js';
 
-const ADAPTERS: readonly ProviderAdapter[] = [openrouter];
+const ADAPTERS: readonly ProviderAdapter[] = [
+  openrouter,
+  openai,
+  anthropic,
+  deepseek,
+  oneApi,
+  newApi,
+  xai,
+  gemini,
+  openaiCompatible,
+];
 
 export const registry: ProviderRegistry = new Map(ADAPTERS.map((a) => [a.id, a]));
 
