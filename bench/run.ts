@@ -1,0 +1,429 @@
+/**
+ * keywatch's benchmark (`npm run bench`). For each fleet size it runs the OpenRouter simulator in a
+ * separate process, starts a real daemon on N keys probed every `--interval` (default 60 s, the
+ * target), and measures over a window: key runs per second, this process's CPU per key run, peak
+ * RSS, scheduler lateness, event-loop delay, /metrics render time and size, and lateness while
+ * /metrics is scraped every second. Then a bare undici loop makes the same requests at the same
+ * rate and concurrency (the baseline), and the ratio of the two CPU costs is keywatch's overhead.
+ * Then: requests per cycle with fleet discovery, store bytes per key-day after rollups, and
+ * start-up time on a store holding 30 days of history.
+ *
+ * Why the interval is not compressed: 10,000 keys every 60 s is a RATE, 167 key runs per second,
+ * and that is what is driven; a window shorter than the interval simply sees part of the fleet
+ * run. So the daemon starts as after a restart in steady state: a store holding every key's last
+ * state (last runs spread over the past interval) and a week of history, so every key has full
+ * state and /metrics covers the whole fleet from the first second. `--interval 6` with 1,000 keys
+ * drives the same 167 runs/s as 10,000 keys at 60 s ("equivalent keys at 60 s" in the table).
+ *
+ *   node dist/bench/run.js [--keys 1000,10000] [--seconds 30] [--interval 60] [--warmup 8]
+ *     [--scrape-seconds 15] [--startup-keys 10000] [--startup-days 30] [--json FILE]
+ *     [--skip baseline,fleet,storage,startup]
+ */
+import { fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { startDaemon, type Daemon } from '../src/daemon.js';
+import { silentLogger } from '../src/log.js';
+import { registry } from '../providers/index.js';
+import { runBaseline, type BaselineResult } from './baseline.js';
+import { benchConfigYaml } from './daemon-config.js';
+import { cpuWindow, percentile, round, sampleRss, sleep } from './measure.js';
+import { forkSim, type SimProcess } from './sim-client.js';
+import { buildStartupStore, measureStorage, workingCopy, type StorageFigures } from './store-bench.js';
+
+interface Args {
+  keys: number[];
+  seconds: number;
+  intervalS: number;
+  warmupS: number;
+  scrapeSeconds: number;
+  startupKeys: number;
+  startupDays: number;
+  json: string;
+  skip: Set<string>;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const num = (name: string, dflt: number): number => {
+    const v = get(name);
+    if (v === undefined) return dflt;
+    const n = Number(v.replace(/s$/, ''));
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} expects a positive number, got "${v}"`);
+    return n;
+  };
+  const here = dirname(fileURLToPath(import.meta.url));
+  return {
+    keys: (get('keys') ?? '1000,10000').split(',').map((k) => {
+      const n = Number(k);
+      if (!Number.isInteger(n) || n <= 0) throw new Error(`--keys expects N or N,M,..., got "${k}"`);
+      return n;
+    }),
+    seconds: num('seconds', 30),
+    intervalS: num('interval', 60),
+    warmupS: num('warmup', 8),
+    scrapeSeconds: num('scrape-seconds', 15),
+    startupKeys: num('startup-keys', 10_000),
+    startupDays: num('startup-days', 30),
+    // dist/bench/run.js -> <repo>/bench/results/latest.json
+    json: resolve(get('json') ?? join(here, '..', '..', 'bench', 'results', 'latest.json')),
+    skip: new Set((get('skip') ?? '').split(',').filter(Boolean)),
+  };
+}
+
+interface FleetResult {
+  keys: number;
+  intervalS: number;
+  /** keys * 60 / interval: the fleet size this load equals at a 60 s interval. */
+  equivalentKeysAt60s: number;
+  targetRunsPerS: number;
+  runsPerS: number;
+  runs: number;
+  requests: number;
+  requestsPerRun: number;
+  cpuS: number;
+  cpuPctOfOneCore: number;
+  cpuMsPerRun: number;
+  peakRssMb: number;
+  lateness: { p50Ms: number; p99Ms: number; maxMs: number; count: number };
+  eventLoopDelay: { p99Ms: number; maxMs: number };
+  metrics: { renderMs: number; renderMsMax: number; bytes: number; series: number };
+  scraping: {
+    seconds: number;
+    scrapes: number;
+    scrapeMsP50: number;
+    scrapeMsMax: number;
+    latenessP99Ms: number;
+    latenessMaxMs: number;
+    eventLoopDelayP99Ms: number;
+    eventLoopDelayMaxMs: number;
+    cpuPctOfOneCore: number;
+  };
+  failures: number;
+  violations: number;
+  baseline?: BaselineResult;
+  ratioToBaseline?: number;
+}
+
+interface DiscoveryResult {
+  keys: number;
+  discovered: number;
+  requestsPerCycle: number;
+  requestsPerCycleIndividually: number;
+  cpuMsPerCycle: number;
+  cpuMsPerKey: number;
+  cycleMs: number;
+}
+
+interface StartupResult {
+  keys: number;
+  days: number;
+  storeMb: number;
+  historyRows: number | 'cached';
+  spawnToListeningMs: number;
+  spawnToMetricsMs: number;
+  metricsBytes: number;
+  keysServed: number;
+}
+
+const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const work = mkdtempSync(join(tmpdir(), 'keywatch-bench-'));
+  const cache = join(tmpdir(), 'keywatch-bench-cache');
+  const fleets: FleetResult[] = [];
+  let discovery: DiscoveryResult | undefined;
+  let storage: (StorageFigures & { hourlyRollupBlockMs: Record<string, number> }) | undefined;
+  let startup: StartupResult | undefined;
+  try {
+    for (const n of args.keys) fleets.push(await benchFleet(n, args, work, cache));
+    const biggest = Math.max(...args.keys);
+    if (!args.skip.has('fleet')) discovery = await benchDiscovery(biggest, work);
+    if (!args.skip.has('storage')) {
+      log('storage: 200 keys x 2 days at 60 s through the real store, then rollups');
+      const s = measureStorage(work, { keys: 200, days: 2, intervalS: 60 });
+      const hourlyRollupBlockMs: Record<string, number> = {};
+      for (const f of fleets) hourlyRollupBlockMs[String(f.keys)] = round(((f.keys * 3600) / args.intervalS / 1000) * s.rollupMsPer1000Rows, 0);
+      storage = { ...s, hourlyRollupBlockMs };
+    }
+    if (!args.skip.has('startup')) startup = await benchStartup(args, work, cache);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const result = {
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: (await import('node:os')).cpus().length,
+    args: { ...args, skip: [...args.skip] },
+    fleets,
+    discovery,
+    storage,
+    startup,
+  };
+  mkdirSync(dirname(args.json), { recursive: true });
+  writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(report(fleets, discovery, storage, startup));
+  process.stdout.write(`\nJSON: ${args.json}\n`);
+}
+
+async function benchFleet(n: number, args: Args, work: string, cache: string): Promise<FleetResult> {
+  const intervalMs = args.intervalS * 1000;
+  const rate = n / args.intervalS;
+  log(`${n} keys every ${args.intervalS} s (${round(rate, 1)} key runs/s): preparing a store with a week of history`);
+  const seeded = buildStartupStore(cache, { keys: n, days: 7, rawHours: 1, intervalS: args.intervalS, now: Date.now() });
+  const storePath = join(work, `fleet-${n}.db`);
+  workingCopy(seeded.file, storePath, intervalMs, Date.now());
+  const sim = await forkSim(n);
+  const configFile = join(work, `fleet-${n}.yaml`);
+  // Two requests per key run; twice that as the cap leaves room for catching up after a stall.
+  const cap = Math.max(50, Math.ceil(rate * 2 * 2));
+  writeFileSync(configFile, benchConfigYaml({ simUrl: sim.url, storePath, keys: n, intervalS: args.intervalS, maxRequestsPerSecond: cap }));
+
+  const rss = sampleRss(50);
+  const daemon = await startDaemon({ configFile, registry, log: silentLogger(), listen: '127.0.0.1:0', watchConfig: false, ...(await wiring()) });
+  try {
+    log(`${n} keys: warm-up ${args.warmupS} s`);
+    await sleep(args.warmupS * 1000);
+
+    // Phase A: probing only (one scrape at the end, like a 60 s scrape interval would).
+    await sim.reset();
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const runs0 = daemon.scheduler.stats().runs;
+    const failures0 = daemon.scheduler.stats().failures;
+    const cpu = cpuWindow();
+    log(`${n} keys: measuring ${args.seconds} s`);
+    await sleep(args.seconds * 1000);
+    const { cpuS, wallS } = cpu.stop();
+    loop.disable();
+    const st = daemon.scheduler.stats();
+    const runs = st.runs - runs0;
+    const simA = await sim.stats();
+
+    const metrics = await measureRender(daemon);
+
+    // Phase B: scrape /metrics every second; does probing stay on time?
+    log(`${n} keys: scraping /metrics every second for ${args.scrapeSeconds} s`);
+    const loopB = monitorEventLoopDelay({ resolution: 10 });
+    loopB.enable();
+    const cpuB = cpuWindow();
+    const scrapeMs: number[] = [];
+    const until = performance.now() + args.scrapeSeconds * 1000;
+    while (performance.now() < until) {
+      const t0 = performance.now();
+      const res = await fetch(`${daemon.url}/metrics`);
+      await res.text();
+      scrapeMs.push(performance.now() - t0);
+      await sleep(Math.max(0, 1000 - (performance.now() - t0)));
+    }
+    const b = cpuB.stop();
+    loopB.disable();
+    const stB = daemon.scheduler.stats();
+    const peakRssMb = rss.stop();
+
+    await daemon.stop();
+
+    let baseline: BaselineResult | undefined;
+    if (!args.skip.has('baseline')) {
+      log(`${n} keys: baseline, ${runs} key runs at ${round(rate, 1)}/s with bare undici`);
+      await sim.reset();
+      baseline = await runBaseline({ url: sim.url, keys: n, runs, rate, concurrency: 16, paths: ['/key', '/models/user'] });
+    }
+    const cpuMsPerRun = runs === 0 ? 0 : (cpuS / runs) * 1000;
+    return {
+      keys: n,
+      intervalS: args.intervalS,
+      equivalentKeysAt60s: Math.round((n * 60) / args.intervalS),
+      targetRunsPerS: round(rate, 1),
+      runsPerS: round(runs / wallS, 1),
+      runs,
+      requests: simA.requests,
+      requestsPerRun: runs === 0 ? 0 : round(simA.requests / runs, 2),
+      cpuS: round(cpuS, 2),
+      cpuPctOfOneCore: round((cpuS / wallS) * 100, 1),
+      cpuMsPerRun: round(cpuMsPerRun, 3),
+      peakRssMb,
+      lateness: { p50Ms: round(st.lateness.p50Ms, 1), p99Ms: round(st.lateness.p99Ms, 1), maxMs: round(st.lateness.maxMs, 1), count: st.lateness.count },
+      eventLoopDelay: { p99Ms: round(loop.percentile(99) / 1e6, 1), maxMs: round(loop.max / 1e6, 1) },
+      metrics,
+      scraping: {
+        seconds: args.scrapeSeconds,
+        scrapes: scrapeMs.length,
+        scrapeMsP50: round(percentile(scrapeMs, 50), 1),
+        scrapeMsMax: round(Math.max(...scrapeMs), 1),
+        // Cumulative figures: the max covers phase B too; p99 mixes A and B.
+        latenessP99Ms: round(stB.lateness.p99Ms, 1),
+        latenessMaxMs: round(stB.lateness.maxMs, 1),
+        eventLoopDelayP99Ms: round(loopB.percentile(99) / 1e6, 1),
+        eventLoopDelayMaxMs: round(loopB.max / 1e6, 1),
+        cpuPctOfOneCore: round((b.cpuS / b.wallS) * 100, 1),
+      },
+      failures: st.failures - failures0,
+      violations: simA.violations,
+      ...(baseline !== undefined ? { baseline, ratioToBaseline: round(cpuMsPerRun / baseline.cpuPerRunMs, 2) } : {}),
+    };
+  } finally {
+    await daemon.stop().catch(() => undefined);
+    await sim.close();
+  }
+}
+
+/** Render time of a fresh /metrics (cache dropped first), in process, five times. */
+async function measureRender(daemon: Daemon): Promise<FleetResult['metrics']> {
+  const times: number[] = [];
+  let text = '';
+  for (let i = 0; i < 5; i++) {
+    daemon.metrics.invalidate();
+    const t0 = performance.now();
+    text = await daemon.metrics.render();
+    times.push(performance.now() - t0);
+  }
+  const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
+  return { renderMs: round(percentile(times, 50), 1), renderMsMax: round(Math.max(...times), 1), bytes: Buffer.byteLength(text), series };
+}
+
+/** One account (management key) instead of N configured keys: requests and CPU per cycle. */
+async function benchDiscovery(n: number, work: string): Promise<DiscoveryResult> {
+  log(`fleet discovery: ${n} keys through one management key`);
+  const sim = await forkSim(n);
+  const storePath = join(work, 'discovery.db');
+  const configFile = join(work, 'discovery.yaml');
+  writeFileSync(configFile, benchConfigYaml({ simUrl: sim.url, storePath, keys: n, intervalS: 60, maxRequestsPerSecond: 50, account: true }));
+  const daemon = await startDaemon({ configFile, registry, log: silentLogger(), listen: '127.0.0.1:0', watchConfig: false, schedule: false, ...(await wiring()) });
+  try {
+    await daemon.runOnce(); // warm-up: the first cycle also creates every key's state
+    await sim.reset();
+    const cycles = 3;
+    const cpu = cpuWindow();
+    for (let i = 0; i < cycles; i++) await daemon.runOnce();
+    const { cpuS, wallS } = cpu.stop();
+    const s = await sim.stats();
+    return {
+      keys: n,
+      discovered: daemon.states.size,
+      requestsPerCycle: round(s.requests / cycles, 1),
+      requestsPerCycleIndividually: n * 2,
+      cpuMsPerCycle: round((cpuS / cycles) * 1000, 1),
+      cpuMsPerKey: round(((cpuS / cycles) * 1000) / Math.max(1, daemon.states.size), 4),
+      cycleMs: round((wallS / cycles) * 1000, 0),
+    };
+  } finally {
+    await daemon.stop();
+    await sim.close();
+  }
+}
+
+/** Spawn -> listening -> first complete /metrics, on a store with `days` of history for N keys. */
+async function benchStartup(args: Args, work: string, cache: string): Promise<StartupResult> {
+  const n = args.startupKeys;
+  log(`start-up: building (or reusing) a store with ${args.startupDays} days of history for ${n} keys`);
+  const built = buildStartupStore(cache, { keys: n, days: args.startupDays, rawHours: 48, intervalS: 300, now: Date.now() });
+  const storePath = join(work, 'startup.db');
+  workingCopy(built.file, storePath, 300_000, Date.now());
+  const { statSync } = await import('node:fs');
+  const storeMb = round(statSync(storePath).size / 1048576, 0);
+  const sim = await forkSim(n);
+  const configFile = join(work, 'startup.yaml');
+  writeFileSync(configFile, benchConfigYaml({ simUrl: sim.url, storePath, keys: n, intervalS: 300, maxRequestsPerSecond: 200 }));
+  log(`start-up: store ${storeMb} MB; spawning keywatch`);
+  const script = fileURLToPath(new URL('./startup-process.js', import.meta.url));
+  const t0 = performance.now();
+  const child = fork(script, [], { env: { ...process.env, BENCH_CONFIG: configFile }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const msg = await new Promise<{ url: string; keys: number }>((res, rej) => {
+      child.once('message', (m) => res(m as { url: string; keys: number }));
+      child.once('exit', (code) => rej(new Error(`start-up process exited (${code})`)));
+    });
+    const listening = performance.now() - t0;
+    const res = await fetch(`${msg.url}/metrics`);
+    const text = await res.text();
+    const served = performance.now() - t0;
+    const keysServed = text.split('\n').filter((l) => l.startsWith('keywatch_key_info{')).length;
+    return {
+      keys: n,
+      days: args.startupDays,
+      storeMb,
+      historyRows: built.cached ? 'cached' : built.rows,
+      spawnToListeningMs: round(listening, 0),
+      spawnToMetricsMs: round(served, 0),
+      metricsBytes: Buffer.byteLength(text),
+      keysServed,
+    };
+  } finally {
+    if (child.connected) child.disconnect();
+    await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+    await sim.close();
+  }
+}
+
+/** What `keywatch run` wires besides the registry (analysis, identification, alerting), when present. */
+async function wiring(): Promise<Record<string, unknown>> {
+  return {};
+}
+
+function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures & { hourlyRollupBlockMs: Record<string, number> }, st?: StartupResult): string {
+  const out: string[] = [];
+  const cols = ['keys', 'interval', 'runs/s', 'CPU ms/run', 'CPU % core', 'RSS MB', 'late p99 ms', 'late max ms', '/metrics ms', '/metrics KB', 'baseline ms/run', 'ratio'];
+  const rows = fleets.map((f) => [
+    String(f.keys),
+    `${f.intervalS}s`,
+    `${f.runsPerS}/${f.targetRunsPerS}`,
+    String(f.cpuMsPerRun),
+    String(f.cpuPctOfOneCore),
+    String(f.peakRssMb),
+    String(f.lateness.p99Ms),
+    String(f.scraping.latenessMaxMs),
+    String(f.metrics.renderMs),
+    String(Math.round(f.metrics.bytes / 1024)),
+    f.baseline ? String(round(f.baseline.cpuPerRunMs, 3)) : '-',
+    f.ratioToBaseline !== undefined ? `${f.ratioToBaseline}x` : '-',
+  ]);
+  out.push(table(cols, rows));
+  for (const f of fleets) {
+    out.push(
+      `${f.keys} keys: ${f.runs} runs, ${f.requestsPerRun} requests/run, ${f.failures} failed runs, ${f.violations} read-only violations; ` +
+        `event-loop delay p99 ${f.eventLoopDelay.p99Ms} ms (max ${f.eventLoopDelay.maxMs}); ` +
+        `while scraping every 1 s: scrape p50 ${f.scraping.scrapeMsP50} ms (max ${f.scraping.scrapeMsMax}), loop delay max ${f.scraping.eventLoopDelayMaxMs} ms, CPU ${f.scraping.cpuPctOfOneCore}%; ` +
+        `/metrics ${f.metrics.series} series`,
+    );
+  }
+  if (d !== undefined) {
+    out.push(
+      `fleet discovery: ${d.discovered} keys, ${d.requestsPerCycle} requests/cycle (vs ${d.requestsPerCycleIndividually} configured one by one), ` +
+        `${d.cpuMsPerCycle} ms CPU/cycle (${d.cpuMsPerKey} ms/key), cycle ${d.cycleMs} ms`,
+    );
+  }
+  if (s !== undefined) {
+    out.push(
+      `store: ${s.rollupBytesPerKeyDay} B/key/day after rollups (file ${s.fileBytesPerKeyDay}); raw ${s.rawBytesPerRun} B/run; ` +
+        `write ${s.writeUsPerRun} µs CPU/run in ${s.flushes} batched transactions; rollup ${s.rollupMsPer1000Rows} ms/1000 rows ` +
+        `(hourly job at ${Object.entries(s.hourlyRollupBlockMs).map(([k, v]) => `${k} keys: ${v} ms`).join(', ')})`,
+    );
+  }
+  if (st !== undefined) {
+    out.push(
+      `start-up: ${st.keys} keys, ${st.days} days of history (${st.storeMb} MB store): listening after ${st.spawnToListeningMs} ms, ` +
+        `/metrics (${st.keysServed} keys, ${Math.round(st.metricsBytes / 1024)} KB) after ${st.spawnToMetricsMs} ms from spawn`,
+    );
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function table(cols: string[], rows: string[][]): string {
+  const w = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(w[i] ?? 0)).join(' | ')} |`;
+  return [line(cols), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,259 @@
+/**
+ * Store figures for the benchmark: bytes per key per day once raw runs are rolled up, bytes per raw
+ * run (what storage.rawRetention costs), how long the rollup job holds the event loop, and a
+ * synthetic store holding 30 days of history for the start-up measurement.
+ */
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { HOUR_MS, openStore, type RunRecord } from '../src/store/index.js';
+import type { KeyState } from '../src/state.js';
+import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
+import { benchKeyName } from './keys.js';
+
+const DAY_MS = 86_400_000;
+
+/** Bytes used by each table and its indexes (SQLite's dbstat). */
+export function tableBytes(db: Database): Record<string, number> {
+  const rows = db.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[];
+  return Object.fromEntries(rows.map((r) => [r.name, r.bytes]));
+}
+
+function sumOf(bytes: Record<string, number>, names: readonly string[]): number {
+  return names.reduce((s, n) => s + (bytes[n] ?? 0), 0);
+}
+
+const RAW_OBJECTS = ['probe_runs', 'probe_runs_key_at', 'probe_runs_at'];
+const ROLLUP_OBJECTS = ['rollups', 'rollups_hour', 'sqlite_autoindex_rollups_1'];
+
+/** What one OpenRouter key run records (the shape runKey produces for /key + /models/user). */
+export function sampleRun(i: number, at: number): RunRecord {
+  const usage = (i % 97) * 1.5 + (at % DAY_MS) / 3_600_000 * 0.01;
+  const facts: KeyFacts = {
+    valid: true,
+    currency: 'USD',
+    usage: { total: usage, daily: usage / 30, weekly: usage / 4, monthly: usage },
+    limit: i % 4 === 0 ? null : 200,
+    limitRemaining: i % 4 === 0 ? null : 200 - usage,
+    limitReset: i % 4 === 2 ? 'monthly' : null,
+  };
+  const outcomes: ProbeOutcome[] = [
+    { probe: 'current_key', ok: true, durationMs: 3, at, facts },
+    { probe: 'models', ok: true, durationMs: 2, at: at + 3 },
+  ];
+  return { at, key: benchKeyName(i), provider: 'openrouter', ok: true, durationMs: 5, facts, outcomes };
+}
+
+export interface StorageFigures {
+  keys: number;
+  days: number;
+  intervalS: number;
+  rawRuns: number;
+  /** Raw table + its indexes, per run. */
+  rawBytesPerRun: number;
+  /** Rollup table + its indexes, per key per day (24 hourly rows). */
+  rollupBytesPerKeyDay: number;
+  /** The whole file after rollups, per key per day (what the disk grows by). */
+  fileBytesPerKeyDay: number;
+  /** recordRun + flush, CPU µs per run (batched in transactions). */
+  writeUsPerRun: number;
+  /** rollupAndPrune wall ms per 1,000 raw rows (one synchronous transaction: it blocks the loop). */
+  rollupMsPer1000Rows: number;
+  flushes: number;
+}
+
+/**
+ * Records `days` of runs for `keys` keys through the real Store (batched writes), measures the raw
+ * size, rolls everything up with the real job, vacuums, and measures again.
+ */
+export function measureStorage(dir: string, o: { keys: number; days: number; intervalS: number }): StorageFigures {
+  const file = join(dir, 'storage.db');
+  rmSync(file, { force: true });
+  const store = openStore(file, { maxBatch: 500 });
+  const start = Date.UTC(2026, 0, 1);
+  const end = start + o.days * DAY_MS;
+  const step = o.intervalS * 1000;
+  let runs = 0;
+  const cpu0 = process.cpuUsage();
+  for (let t = start; t < end; t += step) {
+    for (let i = 0; i < o.keys; i++) {
+      // Spread keys across the interval like the scheduler's jitter does.
+      store.recordRun(sampleRun(i, t + Math.floor((i * step) / o.keys)));
+      runs++;
+    }
+  }
+  store.flush();
+  const cpu = process.cpuUsage(cpu0);
+  const writeUsPerRun = (cpu.user + cpu.system) / runs;
+  const rawBytes = sumOf(tableBytes(store.db), RAW_OBJECTS);
+
+  const t0 = performance.now();
+  store.rollupAndPrune(end + step, 0, 365 * DAY_MS);
+  const rollupMs = performance.now() - t0;
+  store.db.exec('VACUUM');
+  const after = tableBytes(store.db);
+  const fileBytes = Object.values(after).reduce((s, b) => s + b, 0);
+  const { flushes } = store.stats();
+  store.close();
+  rmSync(file, { force: true });
+  rmSync(`${file}-wal`, { force: true });
+  rmSync(`${file}-shm`, { force: true });
+  const keyDays = o.keys * o.days;
+  return {
+    keys: o.keys,
+    days: o.days,
+    intervalS: o.intervalS,
+    rawRuns: runs,
+    rawBytesPerRun: Math.round(rawBytes / runs),
+    rollupBytesPerKeyDay: Math.round(sumOf(after, ROLLUP_OBJECTS) / keyDays),
+    fileBytesPerKeyDay: Math.round(fileBytes / keyDays),
+    writeUsPerRun: Math.round(writeUsPerRun * 10) / 10,
+    rollupMsPer1000Rows: Math.round((rollupMs / runs) * 1000 * 100) / 100,
+    flushes,
+  };
+}
+
+/** A key's last state as the daemon saves it (OpenRouter key with analysis), ~2 KB of JSON. */
+export function sampleState(i: number, now: number): KeyState {
+  const run = sampleRun(i, now - 30_000);
+  const watch = ['openrouter/auto', 'openrouter/bodybuilder', 'openrouter/free'];
+  const facts: KeyFacts = {
+    ...run.facts,
+    label: `sk-or-v1-tes...${String(i).slice(-3)}`,
+    byokUsage: { total: 0, daily: 0, weekly: 0, monthly: 0 },
+    isFreeTier: false,
+    isManagementKey: false,
+    expiresAt: null,
+    models: {
+      count: 6,
+      source: 'user',
+      access: Object.fromEntries(watch.map((m) => [m, true])),
+      pricingKnown: { 'openrouter/auto': false, 'openrouter/bodybuilder': false, 'openrouter/free': true },
+    },
+    identity: { provider: 'openrouter', confidence: 0.95, matchesClaim: true, evidence: [{ signal: 'key_prefix', provider: 'openrouter', weight: 0.9 }] },
+  };
+  return {
+    name: benchKeyName(i),
+    claimedProvider: 'openrouter',
+    provider: 'openrouter',
+    labels: { team: `team-${i % 20}` },
+    watchModels: watch,
+    fingerprint: (0x10000000 + i).toString(16),
+    masked: `sk-or-v1-…${String(i).padStart(4, '0').slice(-4)}`,
+    facts,
+    probes: { current_key: run.outcomes[0]!, models: run.outcomes[1]! },
+    lastSuccessAt: { current_key: now - 30_000, models: now - 30_000 },
+    lastRunAt: now - 30_000,
+    consecutiveFailures: 0,
+    analysis: {
+      burnRates: [
+        { window: '1h', currency: 'USD', perHour: 0.01, source: 'usage', spanMs: HOUR_MS, samples: 60 },
+        { window: '24h', currency: 'USD', perHour: 0.01, source: 'usage', spanMs: DAY_MS, samples: 1440 },
+      ],
+      exhaustion: { seconds: 3_600_000, against: 'limit', resetsFirst: false, confidence: 'high', note: 'at the current burn rate', perHour: 0.01, window: '24h' },
+      stability: { ratio: 1, windowMs: DAY_MS, samples: 1440, p50Ms: 4, p95Ms: 9, consecutiveFailures: 0, flaps: 0, failures: {} },
+      risk: { score: 0.1, reasons: [{ code: 'no_expiry', message: 'key never expires', weight: 0.1 }] },
+      readiness: {
+        verdict: 'ready',
+        reasons: [],
+        nextActions: [],
+        checks: [
+          { check: 'key_valid', status: 'pass', detail: 'key answers' },
+          { check: 'runway', status: 'pass', detail: 'runway > horizon 7d' },
+        ],
+      },
+      limitMatrix: [{ dimension: 'spend', limit: 200, remaining: 150, reset: null, unit: 'USD' }],
+      modelMatrix: { count: 6, rows: watch.map((m) => ({ model: m, access: true, pricingKnown: m === 'openrouter/free' })) },
+    },
+  };
+}
+
+export interface StartupStoreOptions {
+  keys: number;
+  days: number;
+  /** Raw rows kept for the most recent hours (storage.rawRetention), at intervalS. */
+  rawHours: number;
+  intervalS: number;
+  now: number;
+}
+
+/**
+ * A store as a daemon would leave it after `days` of monitoring `keys` keys: hourly rollups for the
+ * old part, raw runs for the last rawHours, and every key's last state. Written with plain INSERTs
+ * into the real schema (made by openStore's migrations), because pushing 10 million rows through
+ * recordRun would measure the generator, not the start-up. Cached by its parameters.
+ */
+export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { file: string; cached: boolean; rows: number } {
+  mkdirSync(cacheDir, { recursive: true });
+  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v1.db`);
+  // A cached store older than its raw window would make the daemon's start-up rollup catch up
+  // hours of raw rows, which is a different measurement; rebuild it instead.
+  if (existsSync(file) && Date.now() - statSync(file).mtimeMs < Math.min(12, o.rawHours / 2) * HOUR_MS) {
+    return { file, cached: true, rows: -1 };
+  }
+  const tmp = `${file}.tmp`;
+  for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
+  const store = openStore(tmp);
+  const db = store.db;
+  db.pragma('synchronous = OFF');
+  const insertRollup = db.prepare(`INSERT INTO rollups (key, hour, last_at, runs, ok_runs, failures, latency_ms, valid,
+    currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance)
+    VALUES (?, ?, ?, ?, ?, '{}', ?, 1, 'USD', ?, ?, ?, ?, ?, ?, ?, NULL)`);
+  const insertRaw = db.prepare(`INSERT INTO probe_runs (at, key, provider, ok, duration_ms, valid, currency, usage_total,
+    usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, probes)
+    VALUES (?, ?, 'openrouter', 1, 5, 1, 'USD', ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const probes = JSON.stringify([
+    { probe: 'current_key', ok: true, ms: 3 },
+    { probe: 'models', ok: true, ms: 2 },
+  ]);
+  const rawFrom = o.now - o.rawHours * HOUR_MS;
+  const firstHour = Math.floor((o.now - o.days * DAY_MS) / HOUR_MS) * HOUR_MS;
+  const perHour = Math.round(3600 / o.intervalS);
+  let rows = 0;
+  // One transaction per key: big enough to be fast, small enough to keep the WAL modest.
+  const writeKey = db.transaction((i: number) => {
+    const name = benchKeyName(i);
+    const unlimited = i % 4 === 0;
+    for (let hour = firstHour; hour + HOUR_MS <= rawFrom; hour += HOUR_MS) {
+      const u = (i % 97) * 1.5 + ((hour - firstHour) / HOUR_MS) * 0.01;
+      insertRollup.run(name, hour, hour + HOUR_MS - 30_000, perHour, perHour, 4.2, u, u / 30, u / 4, u, unlimited ? null : 200, unlimited ? null : 200 - u, unlimited ? 1 : 0);
+      rows++;
+    }
+    const step = o.intervalS * 1000;
+    const phase = Math.floor((i * step) / o.keys);
+    for (let at = rawFrom + phase; at < o.now; at += step) {
+      const u = (i % 97) * 1.5 + ((at - firstHour) / HOUR_MS) * 0.01;
+      insertRaw.run(at, name, u, u / 30, u / 4, u, unlimited ? null : 200, unlimited ? null : 200 - u, unlimited ? 1 : 0, probes);
+      rows++;
+    }
+  });
+  for (let i = 0; i < o.keys; i++) {
+    writeKey(i);
+    store.saveState(sampleState(i, o.now));
+  }
+  store.flush();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  store.close();
+  renameSync(tmp, file);
+  for (const f of [`${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
+  return { file, cached: false, rows };
+}
+
+/**
+ * A working copy of a cached store with every key's last run spread evenly over the past interval,
+ * as in a daemon restarted in steady state: each key is next due within one interval, none at once.
+ */
+export function workingCopy(cached: string, dest: string, intervalMs: number, now: number): void {
+  for (const f of [dest, `${dest}-wal`, `${dest}-shm`]) rmSync(f, { force: true });
+  copyFileSync(cached, dest);
+  const store = openStore(dest);
+  const rows = store.db.prepare('SELECT key FROM key_state ORDER BY key').all() as { key: string }[];
+  const update = store.db.prepare("UPDATE key_state SET updated_at = ?, state = json_set(state, '$.lastRunAt', ?) WHERE key = ?");
+  store.db.transaction(() => {
+    rows.forEach((r, i) => {
+      const at = now - intervalMs + Math.floor(((i + 0.5) * intervalMs) / rows.length);
+      update.run(at, at, r.key);
+    });
+  })();
+  store.close();
+}
