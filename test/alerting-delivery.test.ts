@@ -104,6 +104,18 @@ describe('slack, end to end', () => {
     expect(logged).not.toContain(FAKE_KEY);
   });
 
+  it('after a restart, what was queued but not delivered goes out without waiting for a probe run', async () => {
+    h = harness(config(slackYaml()), { now: Date.now, retry: { baseMs: 300 } });
+    receiver.script({ status: 500 });
+    h.alerting.evaluate(at(1), Date.now());
+    await receiver.waitFor(1);
+
+    h.restart();
+    await receiver.waitFor(2, 5000);
+
+    expect(receiver.received.map((r) => r.status)).toEqual([500, 200]);
+  });
+
   it('a rate limit holds messages instead of dropping them, then sends them as one combined message', async () => {
     const cfg = config(`
 alerting:

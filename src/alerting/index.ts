@@ -48,6 +48,8 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     retry,
   });
   let lastPrune = 0;
+  // What a previous process queued but did not deliver goes out now, not at the first probe run.
+  outbox.kick();
 
   function evaluate(state: KeyState, now: number): void {
     try {
