@@ -1,0 +1,50 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dir = mkdtempSync(join(tmpdir(), 'kw-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', ...args], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+}
+
+describe('keywatch run (CLI)', () => {
+  it('exits 1 with one line per config problem, naming its YAML path', () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, `storage: { path: ${join(dir, 'x.db')} }\nkeys:\n  - { name: Bad Name, provider: openrouter, key: "\${NOT_SET_ANYWHERE}" }\n  - { name: ok, provider: nope, key: x, colour: red }\n`);
+
+    const res = run(['--config', file]);
+    const lines = res.stderr.trim().split('\n');
+
+    expect(res.status).toBe(1);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/bad\.yaml: keys\[0\]\.key: environment variable NOT_SET_ANYWHERE is not set$/),
+        expect.stringMatching(/bad\.yaml: keys\[1\]\.colour: unknown field$/),
+      ]),
+    );
+    expect(lines.every((l) => l.includes('bad.yaml: '))).toBe(true);
+  });
+
+  it('exits 1 on a malformed --shard', () => {
+    const res = run(['--config', join(dir, 'none.yaml'), '--shard', '2/2']);
+
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/--shard 2\/2/);
+  });
+
+  it('exits 1 when the config file is missing', () => {
+    const res = run(['--config', join(dir, 'missing.yaml')]);
+
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/missing\.yaml: file not found/);
+  });
+});
