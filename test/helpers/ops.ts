@@ -273,16 +273,30 @@ export function spawnLogged(cmd: string, args: string[], env?: NodeJS.ProcessEnv
   return { proc, url: '', output: capture(proc), stop: () => stopProcess(proc) };
 }
 
-/** Poll `probe` until it resolves true, or fail with `what` and the process output. */
-export async function waitFor(probe: () => Promise<boolean>, timeoutMs: number, what: string, output?: () => string): Promise<void> {
+/**
+ * Poll `probe` until it resolves true, or fail with `what` and the process output. `proc`, when
+ * given, fails the wait at once if that process exits.
+ */
+export async function waitFor(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string | (() => string),
+  output?: () => string,
+  proc?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const fail = (why: string): Error =>
+    new Error(`${why} waiting for ${typeof what === 'string' ? what : what()}${output ? `\n--- output ---\n${output()}` : ''}`);
   for (;;) {
     try {
       if (await probe()) return;
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${output ? `\n--- output ---\n${output()}` : ''}`);
+    if (proc !== undefined && (proc.exitCode !== null || proc.signalCode !== null)) {
+      throw fail(`process exited (${proc.exitCode ?? proc.signalCode})`);
+    }
+    if (Date.now() > deadline) throw fail('timed out');
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -322,7 +336,7 @@ export async function startPrometheus(
   );
   const output = capture(proc);
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, 20_000, 'prometheus to be ready', output);
+  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, 20_000, 'prometheus to be ready', output, proc);
   return { proc, url, dir, output, stop: () => stopProcess(proc) };
 }
 
