@@ -83,6 +83,18 @@ describe('store', () => {
     ]);
   });
 
+  it('history() includes runs still queued, without flushing them', () => {
+    store.recordRun(run(T0));
+    store.flush();
+    store.recordRun(run(T0 + MIN));
+    store.recordRun(run(T0 + 2 * MIN, { key: 'other' }));
+
+    const h = store.history('prod', T0);
+
+    expect(h.map((s) => s.at)).toEqual([T0, T0 + MIN]);
+    expect(store.stats()).toMatchObject({ flushes: 1, pending: 2 });
+  });
+
   it('history() is seamless across the raw/rollup boundary', () => {
     // 3 hours of runs every 10 minutes; the first two hours become rollups.
     for (let t = T0; t < T0 + 3 * HOUR_MS; t += 10 * MIN) store.recordRun(run(t));

@@ -179,11 +179,13 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   }
 
   function history(key: string, sinceMs: number): HistorySample[] {
-    flush();
     const rolled = (selectRollups.all(key, sinceMs) as RollupRow[]).map(rollupSample);
     const raw = (selectRaw.all(key, sinceMs) as RawRow[]).map(rawSample);
+    // Runs still queued are read from the queue, not flushed: analysis after every run would
+    // otherwise turn the batch back into one transaction per run.
+    const queued = queue.flatMap((w) => (w.kind === 'run' && w.run.key === key && w.run.at >= sinceMs ? [rawSample(runParams(w.run))] : []));
     // Rollups only hold runs older than any raw row still kept, so a merge by time is seamless.
-    return [...rolled, ...raw].sort((a, b) => a.at - b.at);
+    return [...rolled, ...raw, ...queued].sort((a, b) => a.at - b.at);
   }
 
   function rollupAndPrune(now: number, rawRetentionMs: number, retentionMs: number): RollupResult {
@@ -252,7 +254,9 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   };
 }
 
-function runParams(run: RunRecord): Record<string, unknown> {
+type RunParams = Omit<RawRow, 'id'> & { provider: string; failed_probe: string | null; probes: string };
+
+function runParams(run: RunRecord): RunParams {
   const f = run.facts;
   const limitKnown = f.limit !== undefined;
   return {
@@ -357,7 +361,7 @@ function money(row: Omit<RawRow, 'id' | 'at' | 'ok' | 'error_kind' | 'duration_m
   return s;
 }
 
-function rawSample(row: RawRow): HistorySample {
+function rawSample(row: Omit<RawRow, 'id'>): HistorySample {
   return {
     at: row.at,
     runs: 1,
