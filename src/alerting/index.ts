@@ -5,7 +5,7 @@
  * See README.md beside this file for the behaviour users can rely on.
  */
 import { Counter, type Registry } from 'prom-client';
-import type { ResolvedConfig } from '../config/load.js';
+import type { ResolvedConfig, ResolvedKey } from '../config/load.js';
 import type { Notifier, Thresholds } from '../config/schema.js';
 import type { KeyState } from '../state.js';
 import { handleApi } from './api.js';
@@ -30,6 +30,8 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
   const db = openAlertDb(deps.db);
   let config = deps.config;
   let configSilences = silencesFrom(config);
+  // Thousands of keys: look them up by name, not by scanning the list on every run.
+  let keysByName = new Map(config.keys.map((k) => [k.name, k]));
   const records = new Map<string, AlertRecord>();
   for (const r of db.loadStates()) records.set(id(r.key, r.rule), r);
 
@@ -61,7 +63,7 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
   }
 
   function evaluateKey(state: KeyState, now: number): void {
-    const thresholds = thresholdsFor(config, state);
+    const thresholds = thresholdsFor(config, keysByName.get(state.name), state);
     const memory = db.getMemory(state.name) ?? emptyMemory();
     const observations = observe({ state, thresholds, memory, now });
     const invalid = observations.find((o) => o.rule === 'key_invalid')?.breach === true;
@@ -146,8 +148,7 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
   }
 
   function alertmanagerValidity(state: KeyState): number {
-    const key = config.keys.find((k) => k.name === state.name);
-    const interval = key?.intervalMs ?? config.raw.defaults.interval;
+    const interval = keysByName.get(state.name)?.intervalMs ?? config.raw.defaults.interval;
     return Math.max(4 * interval, ALERTMANAGER_MIN_VALIDITY_MS);
   }
 
@@ -187,6 +188,7 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     reload(next) {
       config = next;
       configSilences = silencesFrom(next);
+      keysByName = new Map(next.keys.map((k) => [k.name, k]));
       outbox.kick();
     },
     flush: (timeoutMs) => outbox.flush(timeoutMs),
@@ -196,8 +198,7 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
 };
 
 /** Per-key thresholds (already merged with alerting.thresholds by the loader); discovered keys use their account's. */
-function thresholdsFor(config: ResolvedConfig, state: KeyState): Thresholds {
-  const key = config.keys.find((k) => k.name === state.name);
+function thresholdsFor(config: ResolvedConfig, key: ResolvedKey | undefined, state: KeyState): Thresholds {
   if (key) return key.thresholds;
   const account = state.account !== undefined ? config.accounts.find((a) => a.name === state.account) : undefined;
   return account?.thresholds ?? config.raw.alerting.thresholds;
