@@ -25,8 +25,14 @@ COPY probes ./probes
 COPY providers ./providers
 COPY bench ./bench
 RUN npm run build
-# Drop dev dependencies in place: the native addon built above is kept, not rebuilt.
-RUN npm prune --omit=dev --no-audit --no-fund
+# Drop dev dependencies in place: the native addon built above is kept, not rebuilt. Then keep only
+# better-sqlite3's compiled addon, not its SQLite sources and object files (~20 MB).
+RUN npm prune --omit=dev --no-audit --no-fund \
+ && b=node_modules/better-sqlite3 \
+ && cp $b/build/Release/better_sqlite3.node /tmp/ \
+ && rm -rf $b/build $b/deps $b/src \
+ && mkdir -p $b/build/Release \
+ && mv /tmp/better_sqlite3.node $b/build/Release/
 
 # ---- runtime ----
 FROM ${NODE_IMAGE} AS runtime
