@@ -12,6 +12,8 @@ import { newApi } from './new-api/index.js';
 import { xai } from './xai/index.js';
 import { gemini } from './gemini/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
+import { moonshot } from './moonshot/index.js';
+import { siliconflow } from './siliconflow/index.js';
 
 const ADAPTERS: readonly ProviderAdapter[] = [
   openrouter,
@@ -23,6 +25,8 @@ const ADAPTERS: readonly ProviderAdapter[] = [
   xai,
   gemini,
   openaiCompatible,
+  moonshot,
+  siliconflow,
 ];
 
 export const registry: ProviderRegistry = new Map(ADAPTERS.map((a) => [a.id, a]));
