@@ -11,6 +11,7 @@ import type { Alerting, AlertingFactory } from './alerting/types.js';
 import type { Analyze } from './analysis/types.js';
 import { loadConfigFile, type ResolvedAccount, type ResolvedConfig, type ResolvedKey } from './config/load.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { Agent } from 'undici';
 import { HttpClient } from './http/client.js';
 import { silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -91,7 +92,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const shard = (): Shard | undefined => opts.shard ?? cfg.raw.shard;
 
   const store = openStore(opts.storePath ?? cfg.raw.storage.path, { log, ...opts.store });
-  const http = opts.http ?? new HttpClient({ defaultTimeoutMs: cfg.raw.defaults.timeout });
+  // Our own pool, so shutdown can abort requests still hanging after the drain bound
+  // (HttpClient.close() would wait for them).
+  const agent = opts.http === undefined ? new Agent({ connections: 16, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 }) : undefined;
+  const http = opts.http ?? new HttpClient({ defaultTimeoutMs: cfg.raw.defaults.timeout, dispatcher: agent! });
   const states = new Map<string, KeyState>();
   /** Discovered key names per account, so a key gone from the listing goes from the daemon too. */
   const discovered = new Map<string, Set<string>>();
@@ -436,7 +440,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       closed = true;
       store.close();
       await server.close();
-      if (opts.http === undefined) await http.close();
+      if (agent !== undefined) await (drained ? agent.close() : agent.destroy());
       log.info('keywatch stopped');
       markStopped();
     })();
