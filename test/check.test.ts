@@ -100,6 +100,16 @@ describe('keywatch check against the OpenRouter simulator', () => {
     expect(run.out + run.err).not.toContain(UNLIMITED);
   });
 
+  it('--provider auto (the default) identifies OpenRouter from the key and the answers', async () => {
+    const run = await check(['--base-url', sim.url, '--json'], HEALTHY);
+
+    const report = JSON.parse(run.out) as Record<string, any>;
+    expect(run.code).toBe(0);
+    expect(report.provider).toMatchObject({ claimed: 'auto', detected: 'openrouter' });
+    expect(report.identity).toMatchObject({ provider: 'openrouter', matchesClaim: true });
+    expect(validate(SCHEMA, report)).toEqual([]);
+  });
+
   it('only ever sent GETs the simulator knows', () => {
     expect(sim.server.violations).toEqual([]);
     expect(sim.server.requests.every((r) => r.method === 'GET')).toBe(true);

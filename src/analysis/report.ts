@@ -188,7 +188,7 @@ function usageLine(f: ReportFacts): string | undefined {
 const MARK = { pass: 'ok  ', warn: 'WARN', fail: 'FAIL' } as const;
 
 /** A key's judgement as text, for people. */
-export function formatKeyReport(r: KeyReport, title: string): string {
+export function formatKeyReport(r: KeyReport, title: string, extra: { identity?: string } = {}): string {
   const lines: string[] = [title];
   const f = r.facts;
   let provider = r.provider.detected;
@@ -196,6 +196,7 @@ export function formatKeyReport(r: KeyReport, title: string): string {
   if (r.identity) provider += `, identity ${pct(r.identity.confidence)} certain${r.identity.account ? `, account ${r.identity.account}` : ''}`;
   lines.push(row('key', `${r.key.masked} (fingerprint ${r.key.fingerprint})`));
   lines.push(row('provider', provider));
+  if (extra.identity) lines.push(row('identity', extra.identity));
   if (r.lastRunAt) lines.push(row('probed', r.lastRunAt));
   const validity = f.valid === true ? 'yes' : f.valid === false ? `NO (${f.validity ?? 'refused'})` : 'unknown';
   lines.push(row('valid', validity + (f.isManagementKey ? ', management key' : '') + (f.isFreeTier ? ', free tier' : '')));

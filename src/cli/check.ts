@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { analyzeKey } from '../analysis/index.js';
 import { EXIT_CODES, exitCodeFor, formatKeyReport, keyReport, REPORT_VERSION, type CheckReport } from '../analysis/report.js';
 import type { HistorySample } from '../analysis/types.js';
+import { describeIdentity, makeIdentify } from '../identity.js';
 import type { ResolvedKey } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { HttpClient } from '../http/client.js';
@@ -22,7 +23,7 @@ import { writeLine, type CliIO, type Command } from './io.js';
 
 export interface CheckDeps {
   registry: ProviderRegistry;
-  /** Provider auto-detection (src/identity.ts); without it `--provider auto` cannot check. */
+  /** Provider auto-detection (src/identity.ts `makeIdentify`); without it `--provider auto` cannot check. */
   identify?: Identify;
   now?: () => number;
 }
@@ -160,7 +161,7 @@ export async function runCheck(args: string[], io: CliIO, deps: CheckDeps): Prom
     probes: result.outcomes.map(probeOf),
   };
   if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
-  else writeLine(io.stdout, formatKeyReport(judged, 'keywatch check'));
+  else writeLine(io.stdout, formatKeyReport(judged, 'keywatch check', { identity: describeIdentity(result.facts.identity, deps.registry) }));
   return exitCode;
 }
 
@@ -228,19 +229,7 @@ export function sampleOf(r: RunResult): HistorySample {
 
 async function defaultDeps(): Promise<CheckDeps> {
   const { registry } = await import('../../providers/index.js');
-  const identify = await loadIdentify();
-  return { registry, ...(identify ? { identify } : {}) };
-}
-
-/** src/identity.ts (provider auto-detection), when this build has it. */
-async function loadIdentify(): Promise<Identify | undefined> {
-  const path = '../identity.js';
-  try {
-    const mod = (await import(path)) as { identify?: Identify };
-    return typeof mod.identify === 'function' ? mod.identify : undefined;
-  } catch {
-    return undefined;
-  }
+  return { registry, identify: makeIdentify(registry) };
 }
 
 const cmd: Command = async (args, io) => runCheck(args, io, await defaultDeps());
