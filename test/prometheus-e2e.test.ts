@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import {
   CONTRACT_METRICS,
   ROOT,
@@ -25,15 +26,18 @@ import {
   promQuery,
   regexEscape,
   spawnLogged,
+  startAlertmanager,
   startPrometheus,
   variableQuery,
   waitFor,
 } from './helpers/ops.js';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { requireTool } from './helpers/tools.js';
 
 const prometheusBin = requireTool('prometheus', 'prometheus');
 const promtoolBin = requireTool('promtool', 'prometheus');
-const tools = prometheusBin !== undefined && promtoolBin !== undefined;
+const alertmanagerBin = requireTool('prometheus-alertmanager', 'prometheus-alertmanager');
+const tools = prometheusBin !== undefined && promtoolBin !== undefined && alertmanagerBin !== undefined;
 // TEMPORARY (remove once `keywatch demo` lands): the CLI still has the placeholder command.
 const demoPending = readFileSync(join(ROOT, 'src/cli/demo.ts'), 'utf8').includes('not available in this build yet');
 if (demoPending) process.stderr.write('SKIP: prometheus-e2e: `keywatch demo` is still a placeholder in src/cli/demo.ts\n');
@@ -53,6 +57,8 @@ const BUILTINS = {
 describe.skipIf(!tools || demoPending)('keywatch demo scraped by a real Prometheus', () => {
   let demo: Running;
   let prom: Running & { dir: string };
+  let am: Running & { dir: string; hostPort: string };
+  let receiver: Receiver;
   let demoUrl: string;
   let dataDir: string;
 
@@ -66,9 +72,21 @@ describe.skipIf(!tools || demoPending)('keywatch demo scraped by a real Promethe
     });
     await waitFor(async () => (await fetch(`${demoUrl}/healthz`)).ok, 30_000, 'keywatch demo /healthz', demo.output, demo.proc);
 
+    // The compose stack's Alertmanager config (its inhibitions included), its receiver pointed at a
+    // local webhook receiver and its grouping waits shortened to a second.
+    receiver = await startReceiver();
+    const amConfig = parse(readFileSync(join(ROOT, 'deploy/compose/alertmanager.yml'), 'utf8')) as {
+      route: Record<string, unknown> & { receiver: string };
+      receivers: { name: string }[];
+    };
+    amConfig.route = { ...amConfig.route, group_wait: '1s', group_interval: '1s' };
+    amConfig.receivers = [{ name: amConfig.route.receiver, webhook_configs: [{ url: `${receiver.url}/alertmanager` }] } as { name: string }];
+    am = await startAlertmanager(alertmanagerBin!, stringify(amConfig));
+
     prom = await startPrometheus(prometheusBin!, {
       targets: [`127.0.0.1:${port}`],
       scrapeInterval: '1s',
+      alertmanagers: [am.hostPort],
       ruleFiles: [join(ROOT, 'deploy/prometheus/rules/keywatch-recording.yml'), join(ROOT, 'deploy/prometheus/rules/keywatch-alerts.yml')],
     });
 
@@ -100,8 +118,11 @@ describe.skipIf(!tools || demoPending)('keywatch demo scraped by a real Promethe
 
   afterAll(async () => {
     await prom?.stop();
+    await am?.stop();
+    await receiver?.close();
     await demo?.stop();
     if (prom?.dir) rmSync(prom.dir, { recursive: true, force: true });
+    if (am?.dir) rmSync(am.dir, { recursive: true, force: true });
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -151,6 +172,25 @@ describe.skipIf(!tools || demoPending)('keywatch demo scraped by a real Promethe
     expect(unhealthy, JSON.stringify(unhealthy)).toEqual([]);
     expect(firingKeys.length, 'the demo has a revoked key').toBeGreaterThan(0);
     expect(promKeys).toEqual(firingKeys);
+  });
+
+  it('routes KeywatchKeyInvalid through a real Alertmanager to its webhook receiver', async () => {
+    type Delivery = { alerts: { status: string; labels: Record<string, string> }[] };
+    const delivered = (): Delivery['alerts'] => receiver.received.flatMap((r) => (r.json as Delivery).alerts ?? []);
+    const builtIn = await promQuery(prom.url, 'keywatch_alert_firing{rule="key_invalid"} == 1');
+    const revoked = (builtIn.data.result as { metric: { key: string } }[]).map((s) => s.metric.key);
+
+    await waitFor(
+      async () => revoked.every((key) => delivered().some((a) => a.labels.alertname === 'KeywatchKeyInvalid' && a.labels.key === key)),
+      20_000,
+      `KeywatchKeyInvalid for ${revoked.join(', ')} at the webhook receiver`,
+      am.output,
+    );
+
+    const invalid = delivered().filter((a) => a.labels.alertname === 'KeywatchKeyInvalid');
+    expect(revoked.length).toBeGreaterThan(0);
+    for (const a of invalid) expect(a).toMatchObject({ status: 'firing', labels: { rule: 'key_invalid', severity: 'critical' } });
+    expect(JSON.stringify(receiver.received.map((r) => r.body))).not.toMatch(/sk-or-v1-/);
   });
 
   describe.each(loadDashboards().map((d) => [d.file, d.dashboard] as const))('%s', (_file, dashboard) => {

@@ -303,11 +303,11 @@ export async function waitFor(
 
 /**
  * A real Prometheus on a free loopback port, scraping `targets` (host:port) every `scrapeInterval`,
- * with its own temp config and TSDB. `extraConfig` is appended (rule_files etc.).
+ * with its own temp config and TSDB, optional rule files and Alertmanagers (host:port).
  */
 export async function startPrometheus(
   bin: string,
-  opts: { targets: string[]; scrapeInterval: string; ruleFiles?: string[] },
+  opts: { targets: string[]; scrapeInterval: string; ruleFiles?: string[]; alertmanagers?: string[] },
 ): Promise<Running & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'keywatch-prom-'));
   const port = await freePort();
@@ -316,6 +316,9 @@ export async function startPrometheus(
     `  scrape_interval: ${opts.scrapeInterval}`,
     `  evaluation_interval: ${opts.scrapeInterval}`,
     ...(opts.ruleFiles?.length ? ['rule_files:', ...opts.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`)] : []),
+    ...(opts.alertmanagers?.length
+      ? ['alerting:', '  alertmanagers:', '    - static_configs:', `        - targets: [${opts.alertmanagers.map((t) => JSON.stringify(t)).join(', ')}]`]
+      : []),
     'scrape_configs:',
     '  - job_name: keywatch',
     `    scrape_timeout: ${opts.scrapeInterval}`,
@@ -358,4 +361,29 @@ export function hasData(r: PromResult): boolean {
   if (r.status !== 'success') return false;
   if (r.data.resultType === 'scalar' || r.data.resultType === 'string') return true;
   return Array.isArray(r.data.result) && r.data.result.length > 0;
+}
+
+/**
+ * A real Alertmanager on a free loopback port with `config` (YAML text), clustering off, its own
+ * temp storage.
+ */
+export async function startAlertmanager(bin: string, config: string): Promise<Running & { dir: string; hostPort: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'keywatch-am-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'alertmanager.yml'), config);
+  const proc = spawn(
+    bin,
+    [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output = capture(proc);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, 20_000, 'alertmanager to be ready', output, proc);
+  return { proc, url, dir, hostPort: `127.0.0.1:${port}`, output, stop: () => stopProcess(proc) };
 }
