@@ -46,20 +46,68 @@ export function maskSecret(value: string): string {
 
 const known = new Set<string>();
 
+/**
+ * Every form of every known secret, indexed by a rolling hash of its last TAIL characters, so one
+ * pass over a text finds them all: the scrubber runs on every request URL and every stored state,
+ * and with 10,000 keys a loop over each secret (computing its base64 each time) cost ~50 ms per
+ * call and most of the daemon's CPU (see docs/performance.md).
+ */
+const TAIL = 6;
+const BASE = 31;
+const POW = (() => {
+  let p = 1;
+  for (let i = 1; i < TAIL; i++) p = Math.imul(p, BASE);
+  return p;
+})();
+const byTail = new Map<number, string[]>();
+
 export function registerSecretValue(value: string): void {
-  if (value.length >= 6) known.add(value);
+  if (value.length < TAIL || known.has(value)) return;
+  known.add(value);
+  for (const form of forms(value)) {
+    let h = 0;
+    for (let i = form.length - TAIL; i < form.length; i++) h = (Math.imul(h, BASE) + form.charCodeAt(i)) | 0;
+    const list = byTail.get(h);
+    if (list === undefined) byTail.set(h, [form]);
+    else if (!list.includes(form)) list.push(form);
+  }
 }
 
 /** Removes every known secret, and its base64 and URL-encoded forms, from a text. */
 export function scrubSecrets(text: string): string {
-  if (known.size === 0 || text.length === 0) return text;
-  let out = text;
-  for (const value of known) {
-    for (const form of forms(value)) {
-      if (out.includes(form)) out = out.split(form).join('[REDACTED]');
+  if (known.size === 0 || text.length < TAIL) return text;
+  let found: [number, number][] | undefined;
+  let h = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h =
+      i < TAIL
+        ? (Math.imul(h, BASE) + c) | 0
+        : (Math.imul((h - Math.imul(text.charCodeAt(i - TAIL), POW)) | 0, BASE) + c) | 0;
+    if (i < TAIL - 1) continue;
+    const candidates = byTail.get(h);
+    if (candidates === undefined) continue;
+    const end = i + 1;
+    for (const form of candidates) {
+      const start = end - form.length;
+      if (start >= 0 && text.startsWith(form, start)) (found ??= []).push([start, end]);
     }
   }
-  return out;
+  if (found === undefined) return text;
+  // Overlapping matches (one secret inside another) become one redaction covering both.
+  found.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  let out = '';
+  let pos = 0;
+  for (const [start, end] of found) {
+    if (end <= pos) continue;
+    if (start < pos) {
+      pos = end;
+      continue;
+    }
+    out += `${text.slice(pos, start)}[REDACTED]`;
+    pos = end;
+  }
+  return out + text.slice(pos);
 }
 
 function forms(value: string): string[] {
