@@ -7,14 +7,11 @@ import { createAlerting } from '../alerting/index.js';
 import { analyzeKey } from '../analysis/index.js';
 import { startDaemon } from '../daemon.js';
 import { ConfigError, formatIssue } from '../errors.js';
+import { makeIdentify } from '../identity.js';
 import { createLogger } from '../log.js';
 import { parseShard, type Shard } from '../shard.js';
 import { configPath, writeLine, type Command } from './io.js';
 import { registry } from '../../providers/index.js';
-
-// TODO(integrator): wire `identify` from src/identity.ts (provider: auto) once it lands:
-//   import { identify } from '../identity.js';  and pass `identify` to startDaemon below.
-// Until then an `auto` key reports "provider auto needs identification, which is not available".
 
 const run: Command = async (args, io) => {
   let values: { config?: string | undefined; shard?: string | undefined };
@@ -47,6 +44,7 @@ const run: Command = async (args, io) => {
       env: io.env,
       registry,
       log,
+      identify: makeIdentify(registry),
       analyze: analyzeKey,
       alerting: createAlerting,
       ...(shard !== undefined ? { shard } : {}),
