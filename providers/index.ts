@@ -14,6 +14,9 @@ import { gemini } from './gemini/index.js';
 import { openaiCompatible } from './openai-compatible/index.js';
 import { moonshot } from './moonshot/index.js';
 import { siliconflow } from './siliconflow/index.js';
+import { groq } from './groq/index.js';
+import { mistral } from './mistral/index.js';
+import { together } from './together/index.js';
 
 const ADAPTERS: readonly ProviderAdapter[] = [
   openrouter,
@@ -27,6 +30,9 @@ const ADAPTERS: readonly ProviderAdapter[] = [
   openaiCompatible,
   moonshot,
   siliconflow,
+  groq,
+  mistral,
+  together,
 ];
 
 export const registry: ProviderRegistry = new Map(ADAPTERS.map((a) => [a.id, a]));
