@@ -302,7 +302,8 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
           push(entry);
           continue;
         }
-        const timing = old.job.intervalMs !== job.intervalMs || old.job.schedule !== job.schedule || old.job.provider !== job.provider;
+        // The provider only picks the concurrency/rate slot at dispatch: changing it needs no reschedule.
+        const timing = old.job.intervalMs !== job.intervalMs || old.job.schedule !== job.schedule;
         old.job = job;
         if (timing) {
           const fresh = makeEntry({ ...job, lastRunAt: undefined }, t);
