@@ -74,6 +74,9 @@ beforeAll(async () => {
       store.saveState(stateOf(r, key));
     }
   }
+  // A key found by fleet discovery of the `acme` account: only in the store, not in the config's keys.
+  const found = await runKey({ key: resolved('acme.team-a', LIVE) }, { registry, http, now: () => t });
+  store.saveState({ ...stateOf(found, LIVE), account: 'acme' });
   store.close();
   await http.close();
   config = join(dir, 'keywatch.yaml');
@@ -84,6 +87,10 @@ beforeAll(async () => {
       `  path: ${join(dir, 'kw.db')}`,
       'keys:',
       ...['live', 'dead', 'fresh'].flatMap((n) => [`  - name: ${n}`, '    provider: openrouter', `    key: \${${n.toUpperCase()}_KEY}`, `    baseUrl: ${sim.url}`]),
+      'accounts:',
+      '  - name: acme',
+      '    provider: openrouter',
+      '    adminKey: ${ACME_ADMIN_KEY}',
       '',
     ].join('\n'),
   );
@@ -115,7 +122,8 @@ describe('keywatch report', () => {
     const by = Object.fromEntries(doc.keys.map((k) => [k.name, k]));
     expect(run.code).toBe(2);
     expect(doc.exitCode).toBe(2);
-    expect(doc.keys.map((k) => k.name)).toEqual(['live', 'dead', 'fresh']);
+    expect(doc.keys.map((k) => k.name)).toEqual(['live', 'dead', 'fresh', 'acme.team-a']);
+    expect(by['acme.team-a'].facts.valid).toBe(true);
     expect(by.live.readiness.verdict).toBe('ready');
     expect(by.live.burnRates.find((r: any) => r.window === '1h').perHour).toBeCloseTo(0.5, 6);
     expect(by.live.exhaustion).toMatchObject({ against: 'limit' });
@@ -134,7 +142,7 @@ describe('keywatch report', () => {
     expect(run.code).toBe(2);
     expect(run.out).toMatch(/^== live$/m);
     expect(run.out).toMatch(/^burn\s+1h 0\.5 USD\/h/m);
-    expect(run.out).toMatch(/^3 keys: 1 ready, 1 review, 1 blocked$/m);
+    expect(run.out).toMatch(/^4 keys: 2 ready, 1 review, 1 blocked$/m);
     expect(run.out).not.toContain('unset.invalid');
   });
 
