@@ -38,7 +38,7 @@ export interface IdentifyInput {
 /** Below this, we do not name a provider. */
 export const MIN_CONFIDENCE = 0.3;
 /** Providers tried per key when probing (each try is one or two GETs). */
-const MAX_TRIES = 4;
+const MAX_TRIES = 5;
 /** Generic `sk-` keys: the order the reference recommends probing (§10). */
 const GENERIC_SK_ORDER = ['deepseek', 'moonshot', 'siliconflow', 'openai'];
 /** Adapters whose key endpoint only that provider serves: an answer there is strong evidence. */
@@ -292,8 +292,13 @@ function candidates(key: ResolvedKey, registry: ProviderRegistry): ProviderAdapt
   if (!strong) {
     // A generic `sk-` key: the known sk- providers (at their own hosts), or the OpenAI-compatible
     // probe at an explicit base URL.
-    if (key.baseUrl !== undefined) ordered.push('openai-compatible');
-    else ordered.push(...GENERIC_SK_ORDER);
+    if (key.baseUrl === undefined) ordered.push(...GENERIC_SK_ORDER);
+    else {
+      // At an explicit URL, the sk- providers with endpoints only they serve go first (a gateway
+      // answers them 404), then the generic /models probe.
+      if (key.key.reveal().startsWith('sk-')) ordered.push(...GENERIC_SK_ORDER.filter((id) => DISTINCTIVE_ENDPOINT.has(id)));
+      ordered.push('openai-compatible');
+    }
   }
   const out: ProviderAdapter[] = [];
   for (const id of ordered) {

@@ -14,6 +14,12 @@ import { startOpenAiSim } from '../providers/openai/sim.js';
 import { startOpenAiCompatibleSim } from '../providers/openai-compatible/sim.js';
 import type { ProviderSim, SimOptions } from '../providers/openai-compatible/sim-kit.js';
 import { startXaiSim } from '../providers/xai/sim.js';
+import { startGroqSim } from '../providers/groq/sim.js';
+import { startMistralSim } from '../providers/mistral/sim.js';
+import { startMoonshotSim } from '../providers/moonshot/sim.js';
+import { startSiliconFlowSim } from '../providers/siliconflow/sim.js';
+import { startTogetherSim } from '../providers/together/sim.js';
+import { startOpenRouterSim } from '../providers/openrouter/sim.js';
 
 const http = new HttpClient();
 afterAll(() => http.close());
@@ -50,6 +56,11 @@ const FAKES: [string, (o: SimOptions) => Promise<ProviderSim>, string][] = [
   ['one-api', startGatewaySim, 'sk-gatewaytest000000000000000000000000000000000000'],
   ['new-api', startNewApiSim, 'sk-gatewaytest000000000000000000000000000000000000'],
   ['openai-compatible', startOpenAiCompatibleSim, 'sk-local-test-000000000000'],
+  ['moonshot', startMoonshotSim, 'sk-moonshottest00000000000000000000000000000000000'],
+  ['siliconflow', startSiliconFlowSim, 'sk-siliconflowtest000000000000000000000000000000'],
+  ['groq', startGroqSim, `gsk_${'T'.repeat(52)}`],
+  ['mistral', startMistralSim, 'TestMistralKey0000000000000000000'],
+  ['together', startTogetherSim, `tgp_v1_${'T'.repeat(43)}`],
 ];
 
 describe('identifyKey against fakes of each provider at an explicit base URL', () => {
@@ -65,6 +76,17 @@ describe('identifyKey against fakes of each provider at an explicit base URL', (
     expect(found?.identity.matchesClaim).toBe(true);
     expect(found?.identity.evidence.length).toBeGreaterThan(0);
   });
+});
+
+it('names openrouter for the OpenRouter simulator', async () => {
+  const key = `sk-or-v1-${'ab'.repeat(32)}`;
+  const sim = await startOpenRouterSim({ keys: [{ key, limit: 10, usage: 1 }] });
+
+  const found = await identifyKey(resolvedKey(key, sim.url), http, registry);
+  await sim.close();
+
+  expect(found?.provider).toBe('openrouter');
+  expect(found?.identity.evidence.map((e) => e.signal)).toContain('its openrouter key endpoint accepted the key');
 });
 
 describe('gateways at an OpenAI-looking path', () => {
