@@ -150,6 +150,16 @@ describe('burn rate and exhaustion on synthetic histories', () => {
     expect(a.readiness.verdict).toBe('review');
   });
 
+  it('a limit without a remaining figure: remaining = limit - the reset period\'s usage', () => {
+    const history = series(6 * HOUR, 10 * 60_000, (at) => ({ usageTotal: 100 + (2 * (at - NOW)) / HOUR }));
+    const facts: KeyFacts = { valid: true, currency: 'USD', limit: 50, limitReset: 'weekly', usage: { total: 100, weekly: 40 } };
+
+    const a = analyze(facts, history);
+
+    expect(a.limitMatrix[0]).toMatchObject({ dimension: 'spend_limit', limit: 50, remaining: 10 });
+    expect(a.exhaustion).toMatchObject({ against: 'limit', seconds: 5 * 3600 });
+  });
+
   it('an unlimited key burns but never runs out; risk names the missing limit', () => {
     const history = series(DAY, 10 * 60_000, (at) => ({ usageTotal: 5 + (3 * (at - NOW)) / HOUR + 72, limit: null, limitRemaining: null }));
 

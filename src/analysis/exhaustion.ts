@@ -58,6 +58,11 @@ export function currentMoney(facts: KeyFacts, history: readonly HistorySample[],
   money.limit = facts.limit !== undefined ? facts.limit : last('limit');
   money.limitRemaining = facts.limitRemaining !== undefined ? facts.limitRemaining : last('limitRemaining');
   money.limitReset = facts.limitReset;
+  if (money.limitRemaining === undefined && num(money.limit)) {
+    // Some providers report the limit but not what is left: the period's usage says it.
+    const spent = facts.limitReset ? facts.usage?.[facts.limitReset] : facts.limitReset === null ? facts.usage?.total : undefined;
+    if (num(spent)) money.limitRemaining = Math.max(0, money.limit - spent);
+  }
   const balance = facts.balance ?? last('balance');
   if (num(balance)) money.balance = balance;
   if (num(facts.limitResetAt)) money.resetAt = facts.limitResetAt * 1000;
