@@ -25,7 +25,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { startDaemon, type Daemon } from '../src/daemon.js';
+import { createAlerting } from '../src/alerting/index.js';
+import { analyzeKey } from '../src/analysis/index.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
+import { makeIdentify } from '../src/identity.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
 import { runBaseline, type BaselineResult } from './baseline.js';
@@ -188,7 +191,7 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
   writeFileSync(configFile, benchConfigYaml({ simUrl: sim.url, storePath, keys: n, intervalS: args.intervalS, maxRequestsPerSecond: cap }));
 
   const rss = sampleRss(50);
-  const daemon = await startDaemon({ configFile, registry, log: silentLogger(), listen: '127.0.0.1:0', watchConfig: false, ...(await wiring()) });
+  const daemon = await startDaemon({ configFile, registry, log: silentLogger(), listen: '127.0.0.1:0', watchConfig: false, ...wiring() });
   try {
     log(`${n} keys: warm-up ${args.warmupS} s`);
     await sleep(args.warmupS * 1000);
@@ -297,7 +300,7 @@ async function benchDiscovery(n: number, work: string): Promise<DiscoveryResult>
   const storePath = join(work, 'discovery.db');
   const configFile = join(work, 'discovery.yaml');
   writeFileSync(configFile, benchConfigYaml({ simUrl: sim.url, storePath, keys: n, intervalS: 60, maxRequestsPerSecond: 50, account: true }));
-  const daemon = await startDaemon({ configFile, registry, log: silentLogger(), listen: '127.0.0.1:0', watchConfig: false, schedule: false, ...(await wiring()) });
+  const daemon = await startDaemon({ configFile, registry, log: silentLogger(), listen: '127.0.0.1:0', watchConfig: false, schedule: false, ...wiring() });
   try {
     await daemon.runOnce(); // warm-up: the first cycle also creates every key's state
     await sim.reset();
@@ -364,9 +367,9 @@ async function benchStartup(args: Args, work: string, cache: string): Promise<St
   }
 }
 
-/** What `keywatch run` wires besides the registry (analysis, identification, alerting), when present. */
-async function wiring(): Promise<Record<string, unknown>> {
-  return {};
+/** What `keywatch run` wires besides the registry (src/cli/run.ts): identification, analysis, alerting. */
+function wiring(): Pick<DaemonOptions, 'identify' | 'analyze' | 'alerting'> {
+  return { identify: makeIdentify(registry), analyze: analyzeKey, alerting: createAlerting };
 }
 
 function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures & { hourlyRollupBlockMs: Record<string, number> }, st?: StartupResult): string {

@@ -3,12 +3,24 @@
  * start the daemon on a config and a store full of history, report when it listens. The parent
  * times from spawn to the first complete /metrics.
  */
+import { createAlerting } from '../src/alerting/index.js';
+import { analyzeKey } from '../src/analysis/index.js';
 import { startDaemon } from '../src/daemon.js';
+import { makeIdentify } from '../src/identity.js';
 import { registry } from '../providers/index.js';
 
 async function main(): Promise<void> {
   const configFile = process.env.BENCH_CONFIG as string;
-  const daemon = await startDaemon({ configFile, registry, listen: '127.0.0.1:0', watchConfig: false });
+  // Wired as `keywatch run` wires it (src/cli/run.ts), minus the logger's output.
+  const daemon = await startDaemon({
+    configFile,
+    registry,
+    listen: '127.0.0.1:0',
+    watchConfig: false,
+    identify: makeIdentify(registry),
+    analyze: analyzeKey,
+    alerting: createAlerting,
+  });
   process.send?.({ type: 'listening', url: daemon.url, keys: daemon.states.size, uptimeMs: performance.now() });
   process.on('disconnect', () => {
     void daemon.stop().finally(() => process.exit(0));
