@@ -136,7 +136,8 @@ function observationEvidence(registry: ProviderRegistry, o: Observation): Identi
   const body = json(o.text);
   if (/\/dashboard\/billing\/subscription$/.test(o.path)) out.push(...billingEvidence(o, body));
   if (/\/models$/.test(o.path) && o.status === 200) out.push(...modelsEvidence(body));
-  if (o.status >= 400 || hasErrorField(body)) out.push(...errorEvidence(body, o.status));
+  // A 404 says the path does not exist there; its body is whatever the web server says, not a dialect.
+  if (o.status !== 404 && (o.status >= 400 || hasErrorField(body))) out.push(...errorEvidence(body, o.status));
   return out;
 }
 
@@ -228,7 +229,7 @@ function errorEvidence(body: unknown, status: number): IdentityEvidence[] {
   if (typeof e.status === 'string' && typeof e.code === 'number' && Array.isArray(e.details)) {
     return [{ signal: 'Google RPC error envelope {code, message, status, details}', provider: 'gemini', weight: 0.7 }];
   }
-  if (typeof e.code === 'number' && e.code === status && !('type' in e)) {
+  if (typeof e.code === 'number' && e.code === status && [401, 402, 403, 429].includes(status) && !('type' in e)) {
     return [{ signal: 'error envelope {code:<HTTP status>, message} (OpenRouter)', provider: 'openrouter', weight: 0.4 }];
   }
   return [];
@@ -322,6 +323,7 @@ export async function identifyKey(
   const observations: Observation[] = [];
   const accepted: string[] = [];
   const refused: string[] = [];
+  let unreachable = false;
   const now = Date.now;
   for (const adapter of candidates(key, registry)) {
     const probe = adapter.probes.current_key ?? Object.values(adapter.probes)[0];
@@ -340,6 +342,11 @@ export async function identifyKey(
       });
     } catch (err) {
       if (!isProbeError(err)) throw err;
+      // A host that hangs or cannot be reached will not answer the next candidate's path either.
+      if (key.baseUrl !== undefined && (err.kind === 'timeout' || err.kind === 'network')) {
+        unreachable = true;
+        break;
+      }
       continue;
     }
     if (facts?.valid === true) {
@@ -349,7 +356,7 @@ export async function identifyKey(
     if (facts?.valid === false) refused.push(adapter.id);
   }
   const first = identify({ claimed: key.provider, key: key.key, baseUrl: key.baseUrl, observations, registry, accepted, refused });
-  if (first === undefined || OPENAI_FAMILY.has(first.provider)) {
+  if (!unreachable && (first === undefined || OPENAI_FAMILY.has(first.provider))) {
     await billingCheck(key, http, registry, observations);
   }
   const identity = identify({ claimed: key.provider, key: key.key, baseUrl: key.baseUrl, observations, registry, accepted, refused });

@@ -153,6 +153,31 @@ describe('identifyKey without a base URL: candidates by key prefix, at their own
   });
 });
 
+it('a hanging endpoint is given up on after one request; the key format alone still names it', async () => {
+  const key = `xai-${'T'.repeat(80)}`;
+  const sim = await startXaiSim({ key, scenario: 'hang' });
+
+  const found = await identifyKey({ ...resolvedKey(key, sim.baseUrl), timeoutMs: 200 }, http, registry);
+  const reached = sim.server.requests.length;
+  await sim.close();
+
+  expect(reached).toBe(1);
+  expect(found?.provider).toBe('xai');
+  expect(found?.identity.evidence.map((e) => e.signal)).toEqual(['key format of xAI']);
+});
+
+it('404s from paths a gateway does not serve are not evidence of anyone', async () => {
+  const key = 'sk-gatewaytest000000000000000000000000000000000000';
+  const sim = await startGatewaySim({ key, scenario: 'invalid' });
+
+  const found = await identifyKey(resolvedKey(key, sim.baseUrl), http, registry);
+  await sim.close();
+
+  // The sk- candidates' paths 404; /models and billing answer one-api's 401 dialect.
+  expect(found?.provider).toBe('one-api');
+  expect(found?.identity.evidence.some((e) => e.provider !== 'one-api')).toBe(false);
+});
+
 describe('identify (pure): declared providers are checked against what answered', () => {
   it('a key declared as anthropic whose endpoint speaks the one-api dialect does not match its claim', () => {
     const identity = identify({
