@@ -108,10 +108,9 @@ describe('per-provider request-rate cap under a burst', () => {
     await scheduler.stop();
   });
 
-  // KNOWN BUG (src/runner.ts): the runner takes one token per PROBE, not per request, so a probe that
-  // makes two requests exceeds the cap (measured: 216 requests in 2 s at cap 50, 100 keys). `it.fails` until
-  // the runner acquires per request; then this turns red and must become `it`.
-  it.fails('counts every request, not every probe: a probe that makes two requests takes two tokens', async () => {
+  // Was a known bug (the runner took one token per probe, not per request); fixed in src/runner.ts,
+  // which now acquires before every request.
+  it('counts every request, not every probe: a probe that makes two requests takes two tokens', async () => {
     // An adminKey that is an ordinary key, on a deployment whose /credits answers {0,0} to it: the
     // balance probe must confirm with a second request (/key), so each key run makes 4 requests.
     const trap = await startOpenRouterSim({
