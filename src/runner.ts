@@ -143,6 +143,7 @@ async function runProbes(
           watchModels: key.watchModels,
           known: mergeFacts(carried, facts),
           now,
+          httpAt: (other) => politely(deps.http.scoped(other, adapter.allowedPaths), key.timeoutMs, deps.acquire),
         }),
         key.timeoutMs,
       );
