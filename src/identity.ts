@@ -372,10 +372,22 @@ async function billingCheck(key: ResolvedKey, http: HttpClient, registry: Provid
   if (allowed.length === 0) return;
   const scoped = recording(http.scoped(baseUrl, allowed), '', sink);
   try {
-    await scoped.get(path, { headers: { authorization: new Secret(`Bearer ${key.key.reveal()}`) }, timeoutMs: key.timeoutMs });
+    await scoped.get(path, { headers: { authorization: bearerOf(key.key) }, timeoutMs: key.timeoutMs });
   } catch (err) {
     if (!isProbeError(err)) throw err;
   }
+}
+
+const bearers = new WeakMap<Secret, Secret>();
+
+/** `Bearer <key>` as a Secret (only the HTTP client reveals it), one per key. */
+function bearerOf(key: Secret): Secret {
+  let b = bearers.get(key);
+  if (b === undefined) {
+    b = new Secret(`Bearer ${key.reveal()}`);
+    bearers.set(key, b);
+  }
+  return b;
 }
 
 /** The `Identify` function core's runner takes, bound to a registry. */
