@@ -61,3 +61,20 @@ describe('scrubSecrets', () => {
     }
   });
 });
+
+describe('logger', () => {
+  it.each([['json'], ['pretty']])('scrubs a planted key from %s output', async (format) => {
+    const { createLogger } = await import('./log.js');
+    const { PassThrough } = await import('node:stream');
+    const planted = new Secret(`sk-or-v1-test-log-${format}-0123456789`);
+    let out = '';
+    const dest = new PassThrough();
+    dest.on('data', (c: Buffer) => (out += c.toString()));
+
+    const log = createLogger({ destination: dest, pretty: format === 'pretty' });
+    log.info({ component: 'test', echoed: `body said ${planted.reveal()}`, key: planted }, 'probe failed');
+
+    expect(out).toContain('probe failed');
+    expect(out).not.toContain(planted.reveal());
+  });
+});
