@@ -57,21 +57,24 @@ export type Thresholds = z.infer<typeof Thresholds>;
 
 const Severity = z.enum(['critical', 'warning', 'info']);
 
+/** Routing: which keys/severities/rules/labels a notifier gets; absent or empty = all. */
+const NotifierMatch = z.strictObject({
+  severity: z.array(Severity).optional(),
+  keys: z.array(z.string()).optional(),
+  rules: z.array(z.string()).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
+/** At most `max` notifications per `per`; the rest are held (never dropped). */
+const NotifierRateLimit = z.strictObject({ max: z.number().int().positive(), per: Duration });
+
 export const Notifier = z.discriminatedUnion('type', [
   z.strictObject({
     name: z.string().min(1),
     type: z.literal('slack'),
     url: SecretUrl,
-    /** Only these keys/severities/rules (routing); empty = all. */
-    match: z
-      .strictObject({
-        severity: z.array(Severity).optional(),
-        keys: z.array(z.string()).optional(),
-        rules: z.array(z.string()).optional(),
-        labels: z.record(z.string(), z.string()).optional(),
-      })
-      .optional(),
-    rateLimit: z.strictObject({ max: z.number().int().positive(), per: Duration }).optional(),
+    match: NotifierMatch.optional(),
+    rateLimit: NotifierRateLimit.optional(),
   }),
   z.strictObject({
     name: z.string().min(1),
@@ -79,28 +82,14 @@ export const Notifier = z.discriminatedUnion('type', [
     url: SecretUrl,
     secret: SecretString.optional(),
     headers: z.record(z.string(), z.string()).optional(),
-    match: z
-      .strictObject({
-        severity: z.array(Severity).optional(),
-        keys: z.array(z.string()).optional(),
-        rules: z.array(z.string()).optional(),
-        labels: z.record(z.string(), z.string()).optional(),
-      })
-      .optional(),
-    rateLimit: z.strictObject({ max: z.number().int().positive(), per: Duration }).optional(),
+    match: NotifierMatch.optional(),
+    rateLimit: NotifierRateLimit.optional(),
   }),
   z.strictObject({
     name: z.string().min(1),
     type: z.literal('alertmanager'),
     url: Url,
-    match: z
-      .strictObject({
-        severity: z.array(Severity).optional(),
-        keys: z.array(z.string()).optional(),
-        rules: z.array(z.string()).optional(),
-        labels: z.record(z.string(), z.string()).optional(),
-      })
-      .optional(),
+    match: NotifierMatch.optional(),
   }),
 ]);
 export type Notifier = z.infer<typeof Notifier>;
