@@ -332,11 +332,15 @@ describe('risk and readiness', () => {
     expect(a.readiness.reasons.some((r) => r.startsWith(`${check}:`))).toBe(true);
   });
 
-  it('an invalid key scores 1 and the reasons name it', () => {
-    const a = analyze({ valid: false, validity: 'revoked' }, ok);
+  it('an invalid key scores 1 and the reasons name it, without calling its failed runs instability', () => {
+    const refused = series(2 * HOUR, 10 * 60_000, () => ({ okRuns: 0, failures: { invalid: 1 }, valid: false }));
+
+    const a = analyze({ valid: false, validity: 'revoked' }, refused, { st: { lastRunAt: undefined } });
 
     expect(a.risk.score).toBe(1);
-    expect(a.risk.reasons[0]).toMatchObject({ code: 'invalid' });
+    expect(a.risk.reasons.map((r) => r.code)).toEqual(['invalid']);
+    expect(a.stability.failures).toEqual({ revoked: 13 });
+    expect(a.readiness.checks?.filter((c) => c.status !== 'pass').map((c) => c.check)).toEqual(['key_valid']);
   });
 
   it('weak reasons add up without passing 1', () => {

@@ -250,17 +250,19 @@ function modelsCheck({ state, facts, models }: ReadinessInput, record: Record_):
   record('models', findings, `${ok}/${state.watchModels.length} watched models available and priced (${models.count ?? '?'} in all)`);
 }
 
-function stabilityCheck({ stability: st, thresholds: t }: ReadinessInput, record: Record_): void {
+function stabilityCheck({ stability: st, thresholds: t, facts }: ReadinessInput, record: Record_): void {
   const findings: Finding[] = [];
   const window = formatDuration(st.windowMs);
-  if (st.samples >= MIN_STABILITY_RUNS && st.ratio < t.stabilityBelow) {
+  // A refused key fails every run; key_valid already says so.
+  const refused = facts.valid === false;
+  if (!refused && st.samples >= MIN_STABILITY_RUNS && st.ratio < t.stabilityBelow) {
     findings.push({
       status: 'warn',
       detail: `${pct(st.ratio)} of ${st.samples} runs succeeded over ${window} (< ${pct(t.stabilityBelow)})`,
       action: 'send_to_human_review',
     });
   }
-  if (st.consecutiveFailures >= t.probeFailures) {
+  if (!refused && st.consecutiveFailures >= t.probeFailures) {
     findings.push({ status: 'warn', detail: `last ${st.consecutiveFailures} probe runs failed`, action: 'send_to_human_review' });
   }
   if ((st.failures.unknown_shape ?? 0) > 0) {

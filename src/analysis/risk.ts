@@ -85,10 +85,12 @@ export function risk(input: RiskInput): Risk {
     }
   }
 
-  if (st.samples >= MIN_STABILITY_RUNS && st.ratio < t.stabilityBelow) {
+  // A refused key fails every run: that is the `invalid` reason, not instability on top of it.
+  const refused = reasons.some((r) => r.code === 'invalid');
+  if (!refused && st.samples >= MIN_STABILITY_RUNS && st.ratio < t.stabilityBelow) {
     add('unstable', `${pct(st.ratio)} of ${st.samples} probe runs succeeded over ${formatDuration(st.windowMs)} (< ${pct(t.stabilityBelow)})`);
   }
-  if (st.consecutiveFailures >= t.probeFailures) {
+  if (!refused && st.consecutiveFailures >= t.probeFailures) {
     add('probe_failing', `${st.consecutiveFailures} probe runs failed in a row (threshold ${t.probeFailures})`);
   }
   if ((st.failures.quota ?? 0) > 0) add('quota_errors', `${st.failures.quota} runs hit a quota / insufficient-credit error`);
