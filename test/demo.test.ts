@@ -30,6 +30,7 @@ describe('keywatch demo', () => {
     expect(metrics).toMatch(/keywatch_key_balance\{key="prod-main",provider="openrouter",currency="USD"\} \d+/);
     expect(metrics).toContain('keywatch_key_valid{key="team.mobile-app",provider="openrouter"} 1');
     expect(metrics).not.toMatch(/keywatch_key_limit\{key="research-unlimited"/);
+    expect(metrics).toContain('keywatch_notification_failures_total{notifier="demo-log"} 0');
     await expect.poll(() => printed, { timeout: 10_000 }).toMatch(/\[alert signed\] FIRING\s+key_invalid old-revoked/);
     expect(printed).not.toContain('sk-or-v1-demo');
   });

@@ -39,6 +39,14 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     total: counter(deps.metrics, 'keywatch_notifications_total', 'Notification delivery attempts, per notifier.'),
     failures: counter(deps.metrics, 'keywatch_notification_failures_total', 'Failed notification delivery attempts, per notifier.'),
   };
+  // Every configured notifier shows 0 from the start, so rate() and dashboards see a series before the first failure.
+  const zeroCounters = (c: typeof config): void => {
+    for (const n of c.raw.alerting.notifiers) {
+      counters.total.inc({ notifier: n.name }, 0);
+      counters.failures.inc({ notifier: n.name }, 0);
+    }
+  };
+  zeroCounters(config);
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...deps.retry };
   const outbox = createOutbox({
     db,
@@ -189,6 +197,7 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
       config = next;
       configSilences = silencesFrom(next);
       keysByName = new Map(next.keys.map((k) => [k.name, k]));
+      zeroCounters(next);
       outbox.kick();
     },
     flush: (timeoutMs) => outbox.flush(timeoutMs),
