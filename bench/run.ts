@@ -35,7 +35,7 @@ import { runBaseline, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
 import { cpuWindow, percentile, round, sampleRss, sleep } from './measure.js';
 import { forkSim, type SimProcess } from './sim-client.js';
-import { buildStartupStore, measureStorage, workingCopy, type StorageFigures } from './store-bench.js';
+import { buildStartupStore, measureHistoryDepth, measureStorage, workingCopy, type HistoryDepthFigures, type StorageFigures } from './store-bench.js';
 
 interface Args {
   keys: number[];
@@ -145,6 +145,7 @@ async function main(): Promise<void> {
   let discovery: DiscoveryResult | undefined;
   let storage: (StorageFigures & { hourlyRollupBlockMs: Record<string, number> }) | undefined;
   let startup: StartupResult | undefined;
+  let depth: (HistoryDepthFigures & { projectedCpuPctOfOneCore: Record<string, number> })[] | undefined;
   try {
     for (const n of args.keys) fleets.push(await benchFleet(n, args, work, cache));
     const biggest = Math.max(...args.keys);
@@ -155,6 +156,20 @@ async function main(): Promise<void> {
       const hourlyRollupBlockMs: Record<string, number> = {};
       for (const f of fleets) hourlyRollupBlockMs[String(f.keys)] = round(((f.keys * 3600) / args.intervalS / 1000) * s.rollupMsPer1000Rows, 0);
       storage = { ...s, hourlyRollupBlockMs };
+    }
+    if (!args.skip.has('storage')) {
+      log('steady-state analysis cost: history() + analysis for a key with a week of runs');
+      depth = [48, 2].map((rawRetentionH) => {
+        const f = measureHistoryDepth(work, { intervalS: args.intervalS, rawRetentionH }, analyzeKey);
+        const projectedCpuPctOfOneCore: Record<string, number> = {};
+        for (const fl of fleets) {
+          // Measured CPU per run, with the seeded store's history cost swapped for the steady-state one.
+          const seeded = measureHistoryDepthCached(work, args.intervalS);
+          const perRunMs = fl.cpuMsPerRun - seeded + f.historyMs + f.analyzeMs;
+          projectedCpuPctOfOneCore[String(fl.keys)] = round((perRunMs * fl.keys) / args.intervalS / 10, 1);
+        }
+        return { ...f, projectedCpuPctOfOneCore };
+      });
     }
     if (!args.skip.has('startup')) startup = await benchStartup(args, work, cache);
   } finally {
@@ -169,11 +184,19 @@ async function main(): Promise<void> {
     fleets,
     discovery,
     storage,
+    steadyStateAnalysis: depth,
     startup,
   };
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(report(fleets, discovery, storage, startup));
+  for (const d of depth ?? []) {
+    process.stdout.write(
+      `steady state, interval ${d.intervalS} s, rawRetention ${d.rawRetentionH}h: ${d.samples} history samples per analysis, ` +
+        `history() ${d.historyMs} ms + analysis ${d.analyzeMs} ms per key run; projected CPU ` +
+        `${Object.entries(d.projectedCpuPctOfOneCore).map(([k, v]) => `${k} keys: ${v}% of a core`).join(', ')}\n`,
+    );
+  }
   process.stdout.write(`\nJSON: ${args.json}\n`);
 }
 
@@ -277,6 +300,16 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
     await daemon.stop().catch(() => undefined);
     await sim.close();
   }
+}
+
+let seededCost: number | undefined;
+/** history() + analysis per run on the seeded fleet stores (7 days of rollups, 1 h of raw). */
+function measureHistoryDepthCached(work: string, intervalS: number): number {
+  if (seededCost === undefined) {
+    const f = measureHistoryDepth(work, { intervalS, rawRetentionH: 1 }, analyzeKey);
+    seededCost = f.historyMs + f.analyzeMs;
+  }
+  return seededCost;
 }
 
 /** Render time of a fresh /metrics (cache dropped first), in process, five times. */

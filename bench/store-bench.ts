@@ -257,3 +257,48 @@ export function workingCopy(cached: string, dest: string, intervalMs: number, no
   })();
   store.close();
 }
+
+export interface HistoryDepthFigures {
+  intervalS: number;
+  rawRetentionH: number;
+  /** Samples history() returns for the 7-day analysis window at steady state. */
+  samples: number;
+  historyMs: number;
+  analyzeMs: number;
+}
+
+/**
+ * What the daemon pays after every key run at STEADY STATE: store.history() over the 7-day analysis
+ * window plus the analysis itself, for a key with a week of runs at `intervalS` (raw for
+ * rawRetention, hourly rollups before). The fleet phases start from a store with only an hour of
+ * raw history (a full 48 h of raw runs for 10,000 keys at 60 s is 28.8 million rows, 6.6 GB), so
+ * this is measured here, on one key, and projected.
+ */
+export function measureHistoryDepth(
+  dir: string,
+  o: { intervalS: number; rawRetentionH: number },
+  analyze: (input: import('../src/analysis/types.js').AnalyzeInput) => unknown,
+): HistoryDepthFigures {
+  const file = join(dir, 'history-depth.db');
+  rmSync(file, { force: true });
+  const store = openStore(file);
+  const now = Date.now();
+  for (let t = now - 7 * DAY_MS; t < now; t += o.intervalS * 1000) store.recordRun(sampleRun(0, t));
+  store.flush();
+  store.rollupAndPrune(now, o.rawRetentionH * HOUR_MS, 30 * DAY_MS);
+  const name = benchKeyName(0);
+  const state = sampleState(0, now);
+  const reps = 30;
+  let samples: ReturnType<typeof store.history> = [];
+  let t0 = performance.now();
+  for (let k = 0; k < reps; k++) samples = store.history(name, now - 7 * DAY_MS);
+  const historyMs = (performance.now() - t0) / reps;
+  t0 = performance.now();
+  for (let k = 0; k < reps; k++) {
+    analyze({ state, history: samples, now, thresholds: {}, stabilityWindowMs: DAY_MS, readinessHorizonMs: 7 * DAY_MS });
+  }
+  const analyzeMs = (performance.now() - t0) / reps;
+  store.close();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  return { intervalS: o.intervalS, rawRetentionH: o.rawRetentionH, samples: samples.length, historyMs: Math.round(historyMs * 100) / 100, analyzeMs: Math.round(analyzeMs * 100) / 100 };
+}
