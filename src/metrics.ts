@@ -4,14 +4,17 @@
  * scrape never probes anything: values are cached from the last probe run. Money carries a
  * currency label; `model` appears only for a key's watchModels; no label ever holds a secret.
  */
-import { Gauge, Registry, type Metric } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import type { FiringAlert } from './alerting/types.js';
 import { VERDICTS } from './analysis/types.js';
 import type { KeyState } from './state.js';
 import type { Currency } from '../probes/types.js';
 
 export interface MetricsDeps {
-  /** The live states (read at every scrape). */
+  /**
+   * The live states (read at every scrape). A changed key must be a new KeyState object, never an
+   * old one mutated: rendered lines are cached per object.
+   */
   states: () => Iterable<KeyState>;
   /** Alerts firing now (keywatch_alert_firing); absent = none. */
   firing?: () => readonly FiringAlert[];
@@ -39,144 +42,145 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   const now = deps.now ?? Date.now;
   const cacheMs = deps.cacheMs ?? 1000;
 
-  /** A gauge refilled from every state at each collect. */
-  function keyGauge<L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    fill: (set: (labels: Record<L, string>, value: number) => void, s: KeyState) => void,
-  ): void {
-    new Gauge<L>({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        const set = (labels: Record<L, string>, value: number) => {
-          if (Number.isFinite(value)) this.set(labels as never, value);
-        };
-        for (const s of deps.states()) fill(set, s);
-      },
-    });
-  }
+  // The per-key families are written as text straight from the states, not through prom-client
+  // gauges: with 10,000 keys (~180,000 series) prom-client's reset/set/format cycle took ~1.2 s
+  // per scrape and blocked probing (docs/performance.md). The output is byte-for-byte what
+  // prom-client wrote (src/metrics-render.test.ts compares them); the registry keeps the few
+  // fleet-level metrics and whatever other components register on it (alerting's counters).
+  const families: KeyFamily[] = [];
+  const keyGauge = (name: string, help: string, fill: KeyFamily['fill']): void => void families.push({ name, help, fill });
 
-  const kp = (s: KeyState) => ({ key: s.name, provider: s.provider });
-
-  // keywatch_key_info carries each key's own config labels, whose names differ from key to key:
-  // prom-client gauges fix their label names up front, so this one is a plain collector.
-  const info = {
-    name: 'keywatch_key_info',
-    help: 'Always 1 for each monitored key, with its detected and configured provider and its config labels.',
-    get: async () => ({
-      name: 'keywatch_key_info',
-      help: info.help,
-      type: 'gauge',
-      aggregator: 'sum',
-      values: [...deps.states()].map((s) => ({ labels: infoLabels(s), value: 1 })),
-    }),
-  };
-  registry.registerMetric(info as unknown as Metric);
-
-  keyGauge('keywatch_key_valid', `1 when the provider accepts the key, 0 when it refused it (401/403/revoked). ${CACHED}`, ['key', 'provider'], (set, s) => {
-    if (s.facts.valid !== undefined) set(kp(s), s.facts.valid ? 1 : 0);
+  // keywatch_key_info carries each key's own config labels, whose names differ from key to key.
+  keyGauge('keywatch_key_info', 'Always 1 for each monitored key, with its detected and configured provider and its config labels.', (emit, s) => {
+    emit(1, undefined, infoLabelText(s));
+  });
+  keyGauge('keywatch_key_valid', `1 when the provider accepts the key, 0 when it refused it (401/403/revoked). ${CACHED}`, (emit, s) => {
+    if (s.facts.valid !== undefined) emit(s.facts.valid ? 1 : 0);
   });
   keyGauge(
     'keywatch_key_usage',
     `Spend reported by the provider for the key, per window (total = all time; daily/weekly/monthly = current UTC period). ${CACHED}`,
-    ['key', 'provider', 'currency', 'window'],
-    (set, s) => {
+    (emit, s) => {
       const currency = moneyCurrency(s);
       if (currency === undefined) return;
       for (const w of USAGE_WINDOWS) {
         const v = s.facts.usage?.[w];
-        if (v !== undefined) set({ ...kp(s), currency, window: w }, v);
+        if (v !== undefined) emit(v, `${label('currency', currency)}${label('window', w)}`);
       }
     },
   );
-  keyGauge('keywatch_key_limit', `Spend limit of the key; absent when the key is unlimited. ${CACHED}`, ['key', 'provider', 'currency'], (set, s) => {
+  keyGauge('keywatch_key_limit', `Spend limit of the key; absent when the key is unlimited. ${CACHED}`, (emit, s) => {
     const currency = moneyCurrency(s);
-    if (currency !== undefined && typeof s.facts.limit === 'number') set({ ...kp(s), currency }, s.facts.limit);
+    if (currency !== undefined && typeof s.facts.limit === 'number') emit(s.facts.limit, label('currency', currency));
   });
-  keyGauge(
-    'keywatch_key_limit_remaining',
-    `Spend remaining under the key's limit; absent when the key is unlimited. ${CACHED}`,
-    ['key', 'provider', 'currency'],
-    (set, s) => {
-      const currency = moneyCurrency(s);
-      if (currency !== undefined && typeof s.facts.limit === 'number' && typeof s.facts.limitRemaining === 'number') {
-        set({ ...kp(s), currency }, s.facts.limitRemaining);
-      }
-    },
-  );
-  keyGauge('keywatch_key_limit_reset_timestamp_seconds', `Next reset of the key's spend limit (Unix seconds). ${CACHED}`, ['key', 'provider'], (set, s) => {
-    if (s.facts.limitResetAt !== undefined && s.facts.limit !== null) set(kp(s), s.facts.limitResetAt);
+  keyGauge('keywatch_key_limit_remaining', `Spend remaining under the key's limit; absent when the key is unlimited. ${CACHED}`, (emit, s) => {
+    const currency = moneyCurrency(s);
+    if (currency !== undefined && typeof s.facts.limit === 'number' && typeof s.facts.limitRemaining === 'number') {
+      emit(s.facts.limitRemaining, label('currency', currency));
+    }
   });
-  keyGauge('keywatch_key_balance', `Account credit left, where the provider reports it. ${CACHED}`, ['key', 'provider', 'currency'], (set, s) => {
+  keyGauge('keywatch_key_limit_reset_timestamp_seconds', `Next reset of the key's spend limit (Unix seconds). ${CACHED}`, (emit, s) => {
+    if (s.facts.limitResetAt !== undefined && s.facts.limit !== null) emit(s.facts.limitResetAt);
+  });
+  keyGauge('keywatch_key_balance', `Account credit left, where the provider reports it. ${CACHED}`, (emit, s) => {
     const currency = s.facts.balanceCurrency ?? s.facts.currency;
-    if (s.facts.balance !== undefined && currency !== undefined) set({ ...kp(s), currency }, s.facts.balance);
+    if (s.facts.balance !== undefined && currency !== undefined) emit(s.facts.balance, label('currency', currency));
   });
-  keyGauge('keywatch_key_expiry_timestamp_seconds', `When the key expires (Unix seconds); absent when it never does. ${CACHED}`, ['key', 'provider'], (set, s) => {
-    if (typeof s.facts.expiresAt === 'number') set(kp(s), s.facts.expiresAt);
+  keyGauge('keywatch_key_expiry_timestamp_seconds', `When the key expires (Unix seconds); absent when it never does. ${CACHED}`, (emit, s) => {
+    if (typeof s.facts.expiresAt === 'number') emit(s.facts.expiresAt);
   });
-  keyGauge(
-    'keywatch_key_model_access',
-    `1 when the key may use the watched model, 0 when not (watchModels only). ${CACHED}`,
-    ['key', 'provider', 'model'],
-    (set, s) => {
-      const models = s.facts.models;
-      if (models === undefined) return;
-      for (const model of s.watchModels) set({ ...kp(s), model }, models.access[model] === true ? 1 : 0);
-    },
-  );
-  keyGauge(
-    'keywatch_key_burn_rate',
-    `Spend per hour derived from the key's history, per window. ${CACHED}`,
-    ['key', 'provider', 'currency', 'window'],
-    (set, s) => {
-      for (const b of s.analysis?.burnRates ?? []) set({ ...kp(s), currency: b.currency, window: b.window }, b.perHour);
-    },
-  );
+  keyGauge('keywatch_key_model_access', `1 when the key may use the watched model, 0 when not (watchModels only). ${CACHED}`, (emit, s) => {
+    const models = s.facts.models;
+    if (models === undefined) return;
+    for (const model of s.watchModels) emit(models.access[model] === true ? 1 : 0, label('model', model));
+  });
+  keyGauge('keywatch_key_burn_rate', `Spend per hour derived from the key's history, per window. ${CACHED}`, (emit, s) => {
+    for (const b of s.analysis?.burnRates ?? []) emit(b.perHour, `${label('currency', b.currency)}${label('window', b.window)}`);
+  });
   keyGauge(
     'keywatch_key_exhaustion_seconds',
     `Projected seconds until the limit or balance runs out at the current burn rate; absent when not burning. ${CACHED}`,
-    ['key', 'provider'],
-    (set, s) => {
+    (emit, s) => {
       const seconds = s.analysis?.exhaustion.seconds;
-      if (seconds !== undefined) set(kp(s), seconds);
+      if (seconds !== undefined) emit(seconds);
     },
   );
-  keyGauge('keywatch_key_stability', `Probe run success ratio over the stability window, 0..1. ${CACHED}`, ['key', 'provider'], (set, s) => {
-    if (s.analysis !== undefined) set(kp(s), s.analysis.stability.ratio);
+  keyGauge('keywatch_key_stability', `Probe run success ratio over the stability window, 0..1. ${CACHED}`, (emit, s) => {
+    if (s.analysis !== undefined) emit(s.analysis.stability.ratio);
   });
-  keyGauge('keywatch_key_risk_score', `Risk score of the key, 0..1. ${CACHED}`, ['key', 'provider'], (set, s) => {
-    if (s.analysis !== undefined) set(kp(s), s.analysis.risk.score);
+  keyGauge('keywatch_key_risk_score', `Risk score of the key, 0..1. ${CACHED}`, (emit, s) => {
+    if (s.analysis !== undefined) emit(s.analysis.risk.score);
   });
-  keyGauge('keywatch_key_readiness', `1 for the key's current launch readiness verdict, 0 for the others. ${CACHED}`, ['key', 'provider', 'verdict'], (set, s) => {
+  keyGauge('keywatch_key_readiness', `1 for the key's current launch readiness verdict, 0 for the others. ${CACHED}`, (emit, s) => {
     const verdict = s.analysis?.readiness.verdict;
     if (verdict === undefined) return;
-    for (const v of VERDICTS) set({ ...kp(s), verdict: v }, v === verdict ? 1 : 0);
+    for (const v of VERDICTS) emit(v === verdict ? 1 : 0, label('verdict', v));
   });
-  keyGauge('keywatch_key_consecutive_failures', `Consecutive runs in which no probe answered. ${CACHED}`, ['key', 'provider'], (set, s) => {
-    set(kp(s), s.consecutiveFailures);
+  keyGauge('keywatch_key_consecutive_failures', `Consecutive runs in which no probe answered. ${CACHED}`, (emit, s) => {
+    emit(s.consecutiveFailures);
   });
-  keyGauge('keywatch_key_last_run_timestamp_seconds', 'When the key was last probed (Unix seconds).', ['key', 'provider'], (set, s) => {
-    if (s.lastRunAt !== undefined) set(kp(s), s.lastRunAt / 1000);
+  keyGauge('keywatch_key_last_run_timestamp_seconds', 'When the key was last probed (Unix seconds).', (emit, s) => {
+    if (s.lastRunAt !== undefined) emit(s.lastRunAt / 1000);
   });
-  keyGauge('keywatch_probe_success', `1 when the probe answered in the last run, 0 when it failed. ${CACHED}`, ['key', 'provider', 'probe'], (set, s) => {
-    for (const o of Object.values(s.probes)) if (o) set({ ...kp(s), probe: o.probe }, o.ok ? 1 : 0);
+  keyGauge('keywatch_probe_success', `1 when the probe answered in the last run, 0 when it failed. ${CACHED}`, (emit, s) => {
+    for (const o of Object.values(s.probes)) if (o) emit(o.ok ? 1 : 0, label('probe', o.probe));
   });
-  keyGauge('keywatch_probe_duration_seconds', `How long the probe took in the last run. ${CACHED}`, ['key', 'provider', 'probe'], (set, s) => {
-    for (const o of Object.values(s.probes)) if (o) set({ ...kp(s), probe: o.probe }, o.durationMs / 1000);
+  keyGauge('keywatch_probe_duration_seconds', `How long the probe took in the last run. ${CACHED}`, (emit, s) => {
+    for (const o of Object.values(s.probes)) if (o) emit(o.durationMs / 1000, label('probe', o.probe));
   });
-  keyGauge(
-    'keywatch_probe_last_success_timestamp_seconds',
-    'When the probe last answered (Unix seconds).',
-    ['key', 'provider', 'probe'],
-    (set, s) => {
-      for (const [probe, at] of Object.entries(s.lastSuccessAt)) if (at !== undefined) set({ ...kp(s), probe }, at / 1000);
-    },
-  );
+  keyGauge('keywatch_probe_last_success_timestamp_seconds', 'When the probe last answered (Unix seconds).', (emit, s) => {
+    for (const [probe, at] of Object.entries(s.lastSuccessAt)) if (at !== undefined) emit(at / 1000, label('probe', probe));
+  });
+
+  /**
+   * Each key's lines per family, kept per KeyState object: the daemon replaces a key's state
+   * object when the key changes (it never mutates one), so a scrape re-renders only the keys
+   * that ran since the last one and joins the rest as they were.
+   */
+  const rendered = new WeakMap<KeyState, string[]>();
+
+  function keyLines(s: KeyState): string[] {
+    const cached = rendered.get(s);
+    if (cached !== undefined) return cached;
+    // Within one key and family a label set appears once (prom-client's set() overwrote repeats,
+    // e.g. a model listed twice in watchModels): the first position, the last value.
+    const base = `${label('key', s.name).slice(1)}${label('provider', s.provider)}`;
+    let name = '';
+    let lines: string[] = [];
+    let labelsOf: string[] = [];
+    const emit: Emit = (value, extra, whole) => {
+      if (!Number.isFinite(value)) return;
+      const labels = whole ?? (extra === undefined ? base : base + extra);
+      const line = `${name}{${labels}} ${value}`;
+      const at = labelsOf.length === 0 ? -1 : labelsOf.indexOf(labels);
+      if (at >= 0) lines[at] = line;
+      else {
+        labelsOf.push(labels);
+        lines.push(line);
+      }
+    };
+    const out = families.map((f) => {
+      name = f.name;
+      lines = [];
+      labelsOf = [];
+      f.fill(emit, s);
+      return lines.join('\n');
+    });
+    rendered.set(s, out);
+    return out;
+  }
+
+  /** Every key family as exposition text. */
+  function renderKeyFamilies(): string {
+    const bodies: string[][] = families.map(() => []);
+    for (const s of deps.states()) {
+      const parts = keyLines(s);
+      for (let i = 0; i < parts.length; i++) if (parts[i] !== '') bodies[i]!.push(parts[i]!);
+    }
+    return families
+      .map((f, i) => [`# HELP ${f.name} ${escapeText(f.help)}`, `# TYPE ${f.name} gauge`, ...bodies[i]!].join('\n'))
+      .join('\n\n');
+  }
 
   new Gauge({
     name: 'keywatch_alert_firing',
@@ -212,7 +216,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     async render() {
       const t = now();
       if (cache !== undefined && t - cache.at < cacheMs) return cache.text;
-      const text = await registry.metrics();
+      const text = `${renderKeyFamilies()}\n\n${await registry.metrics()}`;
       cache = { text, at: t };
       return text;
     },
@@ -223,6 +227,30 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 }
 
 const RESERVED = new Set(['key', 'provider', 'claimed_provider']);
+
+/** value, extra labels (`,name="v"`...) after key and provider, or the whole label text. */
+type Emit = (value: number, extra?: string, whole?: string) => void;
+
+interface KeyFamily {
+  name: string;
+  help: string;
+  fill: (emit: Emit, s: KeyState) => void;
+}
+
+/** `,name="value"` with the value escaped as the exposition format requires. */
+function label(name: string, value: string): string {
+  return `,${name}="${escapeText(value).replace(/"/g, '\\"')}"`;
+}
+
+function escapeText(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function infoLabelText(s: KeyState): string {
+  let text = '';
+  for (const [k, v] of Object.entries(infoLabels(s))) text += label(k, v);
+  return text.slice(1);
+}
 
 function infoLabels(s: KeyState): Record<string, string> {
   const labels: Record<string, string> = {};
