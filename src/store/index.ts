@@ -127,7 +127,11 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
      ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state`,
   );
   const deleteState = db.prepare('DELETE FROM key_state WHERE key = ?');
-  const selectRaw = db.prepare('SELECT * FROM probe_runs WHERE key = ? AND at >= ? ORDER BY at, id');
+  // Only what a HistorySample needs: the per-probe JSON and the provider stay on disk.
+  const selectRaw = db.prepare(
+    `SELECT id, at, key, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
+       limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? AND at >= ? ORDER BY at, id`,
+  );
   const selectRollups = db.prepare('SELECT * FROM rollups WHERE key = ? AND last_at >= ? ORDER BY hour');
   const selectStates = db.prepare('SELECT state FROM key_state');
 
