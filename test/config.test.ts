@@ -93,3 +93,22 @@ describe('shipped files', () => {
     expect(cfg.keys.length).toBeGreaterThan(0);
   });
 });
+
+describe('the JSON Schema agrees with the loader', () => {
+  it('accepts the example config and rejects what the loader rejects', async () => {
+    const { Ajv2020 } = await import('ajv/dist/2020.js');
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const schema = JSON.parse(readFileSync(new URL('../schemas/config.schema.json', import.meta.url), 'utf8'));
+    const validate = new Ajv2020({ strict: false, allErrors: true }).compile(schema);
+    const example = parse(readFileSync(new URL('../config/keywatch.yaml', import.meta.url), 'utf8'));
+
+    const typo = { ...example, server: { ...example.server, lisen: '127.0.0.1:1' } };
+    const badDuration = { ...example, defaults: { interval: '5 minutes' } };
+
+    expect(validate(example), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate(typo)).toBe(false);
+    expect(validate(badDuration)).toBe(false);
+    expect(issuesOf('server: { lisen: "127.0.0.1:1" }')).toEqual(['server.lisen: unknown field']);
+  });
+});

@@ -6,9 +6,10 @@ import { z } from 'zod';
 import { Secret } from '../secret.js';
 import { parseDuration } from './duration.js';
 
+/** A pattern (not only a refine) so the JSON Schema tells editors too. */
 export const Duration = z
   .string()
-  .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 500ms, 30s, 5m, 48h or 30d' })
+  .regex(/^(0|(\d+(\.\d+)?(ms|s|m|h|d|w))+)$/, { message: 'expected a duration such as 500ms, 30s, 5m, 48h or 30d' })
   .transform((s) => parseDuration(s)!);
 
 const KeyName = z
