@@ -127,11 +127,14 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
      ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state`,
   );
   const deleteState = db.prepare('DELETE FROM key_state WHERE key = ?');
-  // Only what a HistorySample needs: the per-probe JSON and the provider stay on disk.
-  const selectRaw = db.prepare(
-    `SELECT id, at, key, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
-       limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? AND at >= ? ORDER BY at, id`,
-  );
+  // Only what a HistorySample needs (the per-probe JSON stays on disk), as arrays: analysis reads
+  // thousands of raw rows per key run, and arrays come out of SQLite twice as fast as row objects.
+  const selectRaw = db
+    .prepare(
+      `SELECT at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
+         limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? AND at >= ? ORDER BY at, id`,
+    )
+    .raw(true);
   const selectRollups = db.prepare('SELECT * FROM rollups WHERE key = ? AND last_at >= ? ORDER BY hour');
   const selectStates = db.prepare('SELECT state FROM key_state');
 
@@ -184,7 +187,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
 
   function history(key: string, sinceMs: number): HistorySample[] {
     const rolled = (selectRollups.all(key, sinceMs) as RollupRow[]).map(rollupSample);
-    const raw = (selectRaw.all(key, sinceMs) as RawRow[]).map(rawSample);
+    const raw = (selectRaw.all(key, sinceMs) as RawColumns[]).map(rawSampleOf);
     // Runs still queued are read from the queue, not flushed: analysis after every run would
     // otherwise turn the batch back into one transaction per run.
     const queued = queue.flatMap((w) => (w.kind === 'run' && w.run.key === key && w.run.at >= sinceMs ? [rawSample(runParams(w.run))] : []));
@@ -348,8 +351,8 @@ function foldRaw(agg: RollupRow, row: RawRow): void {
   }
 }
 
-function money(row: Omit<RawRow, 'id' | 'at' | 'ok' | 'error_kind' | 'duration_ms'>): Partial<HistorySample> {
-  const s: Partial<HistorySample> = {};
+/** Adds the money fields to a sample in place (no intermediate object: this runs for every history row). */
+function addMoney(s: HistorySample, row: Omit<RawRow, 'id' | 'at' | 'ok' | 'error_kind' | 'duration_ms'>): HistorySample {
   if (row.valid !== null) s.valid = row.valid === 1;
   if (row.currency !== null) s.currency = row.currency as Currency;
   if (row.usage_total !== null) s.usageTotal = row.usage_total;
@@ -367,25 +370,41 @@ function money(row: Omit<RawRow, 'id' | 'at' | 'ok' | 'error_kind' | 'duration_m
   return s;
 }
 
+/** The columns selectRaw returns, in its order. */
+type RawColumns = [
+  at: number,
+  ok: number,
+  error_kind: string | null,
+  duration_ms: number,
+  valid: number | null,
+  currency: string | null,
+  usage_total: number | null,
+  usage_daily: number | null,
+  usage_weekly: number | null,
+  usage_monthly: number | null,
+  limit_value: number | null,
+  limit_remaining: number | null,
+  unlimited: number | null,
+  balance: number | null,
+];
+
+function rawSampleOf(c: RawColumns): HistorySample {
+  const [at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance] = c;
+  return rawSample({ at, key: '', ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance });
+}
+
 function rawSample(row: Omit<RawRow, 'id'>): HistorySample {
-  return {
-    at: row.at,
-    runs: 1,
-    okRuns: row.ok,
-    ...(row.ok === 0 ? { failures: { [row.error_kind ?? 'unknown']: 1 } } : {}),
-    latencyMs: row.duration_ms,
-    ...money(row),
-  };
+  const s: HistorySample = { at: row.at, runs: 1, okRuns: row.ok };
+  if (row.ok === 0) s.failures = { [row.error_kind ?? 'unknown']: 1 };
+  s.latencyMs = row.duration_ms;
+  return addMoney(s, row);
 }
 
 function rollupSample(row: RollupRow): HistorySample {
-  const failures = JSON.parse(row.failures) as Record<string, number>;
-  return {
-    at: row.last_at,
-    runs: row.runs,
-    okRuns: row.ok_runs,
-    ...(Object.keys(failures).length > 0 ? { failures } : {}),
-    ...(row.latency_ms !== null ? { latencyMs: row.latency_ms } : {}),
-    ...money(row),
-  };
+  // Most hours had no failure: skip parsing the '{}' (history() maps ~170 rollups per key run).
+  const failures = row.failures === '{}' ? undefined : (JSON.parse(row.failures) as Record<string, number>);
+  const s: HistorySample = { at: row.last_at, runs: row.runs, okRuns: row.ok_runs };
+  if (failures !== undefined && Object.keys(failures).length > 0) s.failures = failures;
+  if (row.latency_ms !== null) s.latencyMs = row.latency_ms;
+  return addMoney(s, row);
 }
