@@ -31,6 +31,18 @@ export interface BaselineResult {
   cpuPerRunMs: number;
 }
 
+/** Runs the baseline in a forked process (baseline-process.ts) and returns its figures. */
+export async function runBaselineProcess(o: BaselineOptions): Promise<BaselineResult> {
+  const { fork } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const child = fork(fileURLToPath(new URL('./baseline-process.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { result: BaselineResult }) => resolve(m.result));
+    child.once('exit', (code) => reject(new Error(`baseline process exited (${code}) without a result`)));
+    child.send(o);
+  });
+}
+
 export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
   const agent = new Agent({ connections: o.concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
   let requests = 0;

@@ -31,7 +31,7 @@ import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
 import { makeIdentify } from '../src/identity.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
-import { runBaseline, type BaselineResult } from './baseline.js';
+import { runBaselineProcess, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
 import { cpuWindow, percentile, round, sampleRss, sleep } from './measure.js';
 import { forkSim, type SimProcess } from './sim-client.js';
@@ -259,9 +259,9 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
 
     let baseline: BaselineResult | undefined;
     if (!args.skip.has('baseline')) {
-      log(`${n} keys: baseline, ${runs} key runs at ${round(rate, 1)}/s with bare undici`);
+      log(`${n} keys: baseline, ${runs} key runs at ${round(rate, 1)}/s with bare undici (own process)`);
       await sim.reset();
-      baseline = await runBaseline({ url: sim.url, keys: n, runs, rate, concurrency: 16, paths: ['/key', '/models/user'] });
+      baseline = await runBaselineProcess({ url: sim.url, keys: n, runs, rate, concurrency: 16, paths: ['/key', '/models/user'] });
     }
     const cpuMsPerRun = runs === 0 ? 0 : (cpuS / runs) * 1000;
     return {
