@@ -26,17 +26,25 @@ export function cpuWindow(): CpuWindow {
 export interface RssSampler {
   peakMb(): number;
   stop(): number;
+  /** process.memoryUsage() at the moment of the RSS peak, in MB: where the memory was. */
+  atPeak(): Record<string, number>;
 }
 
 export function sampleRss(everyMs = 100): RssSampler {
   let peak = process.memoryUsage.rss();
+  let atPeak: NodeJS.MemoryUsage = process.memoryUsage();
   const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
+    const rss = process.memoryUsage.rss();
+    if (rss > peak) {
+      peak = rss;
+      atPeak = process.memoryUsage();
+    }
   }, everyMs);
   timer.unref();
   const mb = (): number => Math.round((Math.max(peak, process.memoryUsage.rss()) / 1048576) * 10) / 10;
   return {
     peakMb: mb,
+    atPeak: () => Object.fromEntries(Object.entries(atPeak).map(([k, v]) => [k, Math.round(v / 1048576)])),
     stop: () => {
       clearInterval(timer);
       return mb();

@@ -93,7 +93,12 @@ interface FleetResult {
   cpuS: number;
   cpuPctOfOneCore: number;
   cpuMsPerRun: number;
+  /** Peak RSS over the whole phase, start-up (config parse, store load) included. */
   peakRssMb: number;
+  /** Peak RSS from the end of warm-up on: probing and scraping. */
+  steadyPeakRssMb: number;
+  /** process.memoryUsage() (MB) when RSS peaked. */
+  memoryAtPeak: Record<string, number>;
   lateness: { p50Ms: number; p99Ms: number; maxMs: number; count: number };
   eventLoopDelay: { p99Ms: number; maxMs: number };
   metrics: { renderMs: number; renderMsMax: number; bytes: number; series: number };
@@ -221,6 +226,7 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
 
     // Phase A: probing only (one scrape at the end, like a 60 s scrape interval would).
     await sim.reset();
+    const steadyRss = sampleRss(50);
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const runs0 = daemon.scheduler.stats().runs;
@@ -241,19 +247,13 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
     const loopB = monitorEventLoopDelay({ resolution: 10 });
     loopB.enable();
     const cpuB = cpuWindow();
-    const scrapeMs: number[] = [];
-    const until = performance.now() + args.scrapeSeconds * 1000;
-    while (performance.now() < until) {
-      const t0 = performance.now();
-      const res = await fetch(`${daemon.url}/metrics`);
-      await res.text();
-      scrapeMs.push(performance.now() - t0);
-      await sleep(Math.max(0, 1000 - (performance.now() - t0)));
-    }
+    const { ms: scrapeMs } = await sim.scrape(`${daemon.url}/metrics`, args.scrapeSeconds);
     const b = cpuB.stop();
     loopB.disable();
     const stB = daemon.scheduler.stats();
     const peakRssMb = rss.stop();
+    const steadyPeakRssMb = steadyRss.stop();
+    const memoryAtPeak = rss.atPeak();
 
     await daemon.stop();
 
@@ -277,6 +277,8 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
       cpuPctOfOneCore: round((cpuS / wallS) * 100, 1),
       cpuMsPerRun: round(cpuMsPerRun, 3),
       peakRssMb,
+      steadyPeakRssMb,
+      memoryAtPeak,
       lateness: { p50Ms: round(st.lateness.p50Ms, 1), p99Ms: round(st.lateness.p99Ms, 1), maxMs: round(st.lateness.maxMs, 1), count: st.lateness.count },
       eventLoopDelay: { p99Ms: round(loop.percentile(99) / 1e6, 1), maxMs: round(loop.max / 1e6, 1) },
       metrics,
@@ -407,14 +409,14 @@ function wiring(): Pick<DaemonOptions, 'identify' | 'analyze' | 'alerting'> {
 
 function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures & { hourlyRollupBlockMs: Record<string, number> }, st?: StartupResult): string {
   const out: string[] = [];
-  const cols = ['keys', 'interval', 'runs/s', 'CPU ms/run', 'CPU % core', 'RSS MB', 'late p99 ms', 'late max ms', '/metrics ms', '/metrics KB', 'baseline ms/run', 'ratio'];
+  const cols = ['keys', 'interval', 'runs/s', 'CPU ms/run', 'CPU % core', 'RSS MB (steady)', 'late p99 ms', 'late max ms', '/metrics ms', '/metrics KB', 'baseline ms/run', 'ratio'];
   const rows = fleets.map((f) => [
     String(f.keys),
     `${f.intervalS}s`,
     `${f.runsPerS}/${f.targetRunsPerS}`,
     String(f.cpuMsPerRun),
     String(f.cpuPctOfOneCore),
-    String(f.peakRssMb),
+    `${f.peakRssMb} (${f.steadyPeakRssMb})`,
     String(f.lateness.p99Ms),
     String(f.scraping.latenessMaxMs),
     String(f.metrics.renderMs),
@@ -428,7 +430,7 @@ function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures &
       `${f.keys} keys: ${f.runs} runs, ${f.requestsPerRun} requests/run, ${f.failures} failed runs, ${f.violations} read-only violations; ` +
         `event-loop delay p99 ${f.eventLoopDelay.p99Ms} ms (max ${f.eventLoopDelay.maxMs}); ` +
         `while scraping every 1 s: scrape p50 ${f.scraping.scrapeMsP50} ms (max ${f.scraping.scrapeMsMax}), loop delay max ${f.scraping.eventLoopDelayMaxMs} ms, CPU ${f.scraping.cpuPctOfOneCore}%; ` +
-        `/metrics ${f.metrics.series} series`,
+        `/metrics ${f.metrics.series} series; memory at the RSS peak (MB): ${JSON.stringify(f.memoryAtPeak)}`,
     );
   }
   if (d !== undefined) {

@@ -15,6 +15,8 @@ export interface SimProcess {
   url: string;
   stats(): Promise<SimStats>;
   reset(): Promise<void>;
+  /** GET `url` every second for `seconds`, from the simulator's process; each scrape's duration. */
+  scrape(url: string, seconds: number): Promise<{ ms: number[]; bytes: number }>;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,11 @@ export async function forkSim(keys: number): Promise<SimProcess> {
       const p = next<unknown>('reset');
       child.send({ type: 'reset' });
       await p;
+    },
+    scrape: async (url, seconds) => {
+      const p = next<{ ms: number[]; bytes: number }>('scraped');
+      child.send({ type: 'scrape', url, seconds });
+      return p;
     },
     close: async () => {
       if (child.exitCode !== null) return;

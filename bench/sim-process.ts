@@ -3,6 +3,7 @@
  * not charged to keywatch. Speaks to the parent over IPC:
  *   parent -> { type: 'stats' }  child -> { type: 'stats', requests, byPath, cpuS }
  *   parent -> { type: 'reset' }  (zero the counters)       child -> { type: 'ready', url, keys }
+ *   parent -> { type: 'scrape', url, seconds }  child -> { type: 'scraped', ms, bytes } (GET url every second)
  */
 import { startOpenRouterSim } from '../providers/openrouter/sim.js';
 import { benchSimKeys } from './keys.js';
@@ -34,8 +35,12 @@ async function main(): Promise<void> {
   };
   setInterval(drain, 200).unref();
 
-  process.on('message', (msg: { type?: string }) => {
-    if (msg.type === 'stats') {
+  process.on('message', (msg: { type?: string; url?: string; seconds?: number }) => {
+    if (msg.type === 'scrape') {
+      // Prometheus' side of a scrape lives here, not in keywatch's process: reading 10+ MB per
+      // second is the scraper's CPU and memory, not keywatch's.
+      void scrape(msg.url as string, msg.seconds as number).then((r) => process.send?.({ type: 'scraped', ...r }));
+    } else if (msg.type === 'stats') {
       drain();
       const cpu = process.cpuUsage();
       process.send?.({ type: 'stats', ...counters, cpuS: (cpu.user + cpu.system) / 1e6 });
@@ -49,6 +54,20 @@ async function main(): Promise<void> {
     void sim.close().finally(() => process.exit(0));
   });
   process.send?.({ type: 'ready', url: sim.url, keys: n });
+}
+
+async function scrape(url: string, seconds: number): Promise<{ ms: number[]; bytes: number }> {
+  const ms: number[] = [];
+  let bytes = 0;
+  const until = performance.now() + seconds * 1000;
+  while (performance.now() < until) {
+    const t0 = performance.now();
+    const res = await fetch(url);
+    bytes = Buffer.byteLength(await res.text());
+    ms.push(performance.now() - t0);
+    await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (performance.now() - t0))));
+  }
+  return { ms, bytes };
 }
 
 void main();
