@@ -1,3 +1,19 @@
 #!/usr/bin/env node
-// Entry for the installed package: the compiled CLI (npm run build writes dist/).
-import '../dist/src/main.js';
+// The package's `keywatch` command: the compiled CLI (`npm run build` writes dist/). In a source checkout
+// that has not been built yet, run the TypeScript directly through tsx (a dev dependency) instead.
+import { existsSync } from 'node:fs';
+
+const compiled = new URL('../dist/src/main.js', import.meta.url);
+if (existsSync(compiled)) {
+  await import(compiled.href);
+} else {
+  let register;
+  try {
+    ({ register } = await import('tsx/esm/api'));
+  } catch {
+    process.stderr.write('keywatch: not built: run `npm run build` first\n');
+    process.exit(3);
+  }
+  register();
+  await import(new URL('../src/main.ts', import.meta.url).href);
+}
