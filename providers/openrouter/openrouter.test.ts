@@ -112,6 +112,17 @@ describe('openrouter adapter against the simulator', () => {
     expect(facts.identity?.provider).toBe('openrouter');
   });
 
+  it('falls back to the legacy /auth/key when /key answers 404', async () => {
+    const legacy = await startOpenRouterSim({ now: () => now, keys: [{ key: KEY, limit: 50, usage: 4 }] });
+    legacy.server.route('/api/v1/key', () => ({ status: 404, body: { error: { code: 404, message: 'Not Found' } } }));
+
+    const facts = await openrouter.probes.current_key({ ...ctx(KEY), http: http.scoped(legacy.url, openrouter.allowedPaths) });
+
+    await legacy.close();
+    expect(legacy.server.requests.map((r) => r.path)).toEqual(['/api/v1/key', '/api/v1/auth/key']);
+    expect(facts).toMatchObject({ valid: true, usage: { total: 4 }, limit: 50, limitRemaining: 46 });
+  });
+
   it('treats limit null as unlimited, never zero', async () => {
     const facts = await openrouter.probes.current_key(ctx('sk-or-v1-test-unlimited'));
 
