@@ -56,6 +56,7 @@ USER node
 VOLUME ["/data"]
 EXPOSE 9477
 # /healthz answers while the process is alive; node's fetch needs no curl in the image.
+# A config that listens elsewhere sets KEYWATCH_HEALTHCHECK_URL (e.g. -e KEYWATCH_HEALTHCHECK_URL=http://127.0.0.1:8080/healthz).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:9477/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch(process.env.KEYWATCH_HEALTHCHECK_URL || 'http://127.0.0.1:9477/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["keywatch", "run"]
