@@ -2,7 +2,8 @@
  * The daemon's HTTP face (node:http): /metrics (cached render, optional bearer auth), /healthz,
  * /readyz, /api/keys[/NAME] (state JSON, never more of a key than its masked form), POST /-/reload,
  * and a seam for extra routes (alerting's /api/alerts, /api/silences). When server.token is set,
- * /api/* and /-/reload need `Authorization: Bearer <token>`.
+ * /api/* and /-/reload need `Authorization: Bearer <token>`. Without a token, requests that change
+ * something (POST/PUT/DELETE/PATCH on /api/* and /-/reload) are served to loopback peers only.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -92,11 +93,13 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ServerDeps
   }
   if (path === '/-/reload') {
     if (method !== 'POST' && method !== 'PUT') return methodNotAllowed(res, 'POST');
+    if (mutationDenied(method, token, req.socket.remoteAddress)) return json(res, 403, { error: NEEDS_TOKEN });
     if (token !== undefined && !authorized(req, token)) return unauthorized(res);
     const r = await deps.reload();
     return json(res, r.ok ? 200 : 400, r.ok ? { ok: true } : { ok: false, issues: r.issues ?? [] });
   }
   if (path === '/api' || path.startsWith('/api/')) {
+    if (mutationDenied(method, token, req.socket.remoteAddress)) return json(res, 403, { error: NEEDS_TOKEN });
     if (token !== undefined && !authorized(req, token)) return unauthorized(res);
     if (path === '/api/keys' || path === '/api/keys/') {
       if (method !== 'GET') return methodNotAllowed(res, 'GET');
@@ -117,6 +120,26 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ServerDeps
 /** The state as the API shows it: KeyState holds no secret (fingerprint and masked form only). */
 function view(s: KeyState, deps: ServerDeps): Record<string, unknown> {
   return { ...s, ...(deps.describe?.(s.name) ?? {}) };
+}
+
+const NEEDS_TOKEN =
+  'changes (silences, reload) are only accepted from localhost when no token is set: set server.token and send Authorization: Bearer <token>';
+
+/**
+ * Without server.token, anyone who can reach the port could add silences or reload: the container
+ * listens on 0.0.0.0. So unauthenticated changes are served to loopback peers only; reads stay open.
+ */
+export function mutationDenied(method: string, token: Secret | undefined, remoteAddress: string | undefined): boolean {
+  if (token !== undefined) return false;
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return false;
+  return !isLoopback(remoteAddress);
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)) return true;
+  return address === '::1' || address === '0:0:0:0:0:0:0:1';
 }
 
 function authorized(req: IncomingMessage, token: Secret): boolean {

@@ -1,5 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseListen } from '../src/server.js';
+import { networkInterfaces } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { createAlerting } from '../src/alerting/index.js';
+import { Secret } from '../src/secret.js';
+import { mutationDenied, parseListen } from '../src/server.js';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 const TOKEN = 'kw-test-server-token-0123456789';
@@ -99,5 +102,73 @@ describe('server', () => {
     [':9477', { host: '0.0.0.0', port: 9477 }],
   ])('parses listen %s', (text, want) => {
     expect(parseListen(text)).toEqual(want);
+  });
+});
+
+describe('changes without a token', () => {
+  it.each([
+    ['POST', undefined, '127.0.0.1', false],
+    ['POST', undefined, '127.8.9.10', false],
+    ['DELETE', undefined, '::1', false],
+    ['POST', undefined, '::ffff:127.0.0.1', false],
+    ['POST', undefined, '192.0.2.7', true],
+    ['DELETE', undefined, '10.0.0.1', true],
+    ['PUT', undefined, '::ffff:10.0.0.1', true],
+    ['POST', undefined, 'fd00::2', true],
+    ['POST', undefined, undefined, true],
+    ['GET', undefined, '192.0.2.7', false],
+    ['HEAD', undefined, '192.0.2.7', false],
+    ['POST', 'token', '192.0.2.7', false],
+  ] as const)('%s without token=%s from %s: denied=%s', (method, token, peer, denied) => {
+    const secret = token === undefined ? undefined : new Secret(TOKEN);
+
+    expect(mutationDenied(method, secret, peer)).toBe(denied);
+  });
+
+  it('serves silences and reload to a loopback peer without a token', async () => {
+    const td = await startTestDaemon({ yaml: yaml('{}'), alerting: createAlerting });
+    onTestFinished(() => td.cleanup());
+
+    const reload = await td.post('/-/reload');
+    const silence = await fetch(`${td.daemon.url}/api/silences`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'k', endsAt: new Date(Date.now() + 3_600_000).toISOString() }),
+    });
+
+    expect(reload.status).toBe(200);
+    expect(silence.status).toBe(201);
+  });
+
+  // A real non-loopback peer: the daemon listens on this host's own network address and we connect to it.
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i !== undefined && !i.internal && i.family === 'IPv4')?.address;
+
+  it.skipIf(external === undefined)('answers 403 to a non-loopback peer without a token, 401/200 with one', async () => {
+    const td = await startTestDaemon({ yaml: yaml('{}'), listen: `${external}:0`, alerting: createAlerting });
+    const tk = await startTestDaemon({ yaml: yaml('{ token: "${KW_TOKEN}" }'), env: { KW_TOKEN: TOKEN }, listen: `${external}:0`, alerting: createAlerting });
+    try {
+      const body = JSON.stringify({ key: 'k', endsAt: new Date(Date.now() + 3_600_000).toISOString() });
+      const post = (d: TestDaemon, path: string, headers: Record<string, string> = {}) =>
+        fetch(`${d.daemon.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+      const silence = await post(td, '/api/silences');
+      const reload = await post(td, '/-/reload');
+      const read = await td.get('/api/keys');
+      const noToken = await post(tk, '/api/silences');
+      const withToken = await post(tk, '/api/silences', bearer);
+
+      expect(td.daemon.url).toContain(external!);
+      expect(silence.status).toBe(403);
+      expect((await silence.json()).error).toContain('server.token');
+      expect(reload.status).toBe(403);
+      expect(read.status).toBe(200);
+      expect(noToken.status).toBe(401);
+      expect(withToken.status).toBe(201);
+    } finally {
+      await td.cleanup();
+      await tk.cleanup();
+    }
   });
 });
