@@ -161,7 +161,7 @@ describe('changes without a token', () => {
 
       expect(td.daemon.url).toContain(external!);
       expect(silence.status).toBe(403);
-      expect((await silence.json()).error).toContain('server.token');
+      expect(((await silence.json()) as { error: string }).error).toContain('server.token');
       expect(reload.status).toBe(403);
       expect(read.status).toBe(200);
       expect(noToken.status).toBe(401);
