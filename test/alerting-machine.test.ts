@@ -189,8 +189,9 @@ describe('inhibition', () => {
 
     play(h, 'balance_low', [{ at: 0, state: revoked, phase: 'firing', sent: ['firing key_invalid'] }]);
 
-    const muted = h.alerting.firing().filter((a) => a.muted === 'inhibited').map((a) => a.rule).sort();
+    const muted = h.alerting.muted!().filter((a) => a.muted === 'inhibited').map((a) => a.rule).sort();
     expect(muted).toEqual(['balance_low', 'limit_remaining_low', 'probe_failing', 'stability_degraded']);
+    expect(h.alerting.firing().map((a) => a.rule)).toEqual(['key_invalid']);
   });
 
   it('when the key is valid again, what is still wrong is announced then', () => {

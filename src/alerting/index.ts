@@ -4,7 +4,7 @@
  * restart resumes exactly where it stopped: nothing firing is forgotten or announced twice.
  * See README.md beside this file for the behaviour users can rely on.
  */
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ResolvedConfig, ResolvedKey } from '../config/load.js';
 import type { Notifier, Thresholds } from '../config/schema.js';
 import type { KeyState } from '../state.js';
@@ -164,27 +164,34 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     return [...configSilences.filter((s) => s.endsAt > now), ...db.silences(now)];
   }
 
+  /** Firing alerts, either the announced ones (keywatch_alert_firing) or the silenced/inhibited ones. */
+  function firingAlerts(muted: boolean): FiringAlert[] {
+    return [...records.values()]
+      .filter((r) => r.phase === 'firing' && (r.muted !== undefined) === muted)
+      .map((r) => ({
+        key: r.key,
+        rule: r.rule,
+        severity: r.severity,
+        provider: r.provider,
+        ...(r.value !== undefined ? { value: r.value } : {}),
+        ...(r.threshold !== undefined ? { threshold: r.threshold } : {}),
+        startsAt: r.startsAt ?? 0,
+        summary: r.summary,
+        ...(r.muted ? { muted: r.muted } : {}),
+      }));
+  }
+
+  // Muted alerts leave keywatch_alert_firing (nobody is told about them) but stay visible here.
+  mutedGauge(deps.metrics, () => firingAlerts(true));
+
   return {
     evaluate,
     forget(key) {
       for (const k of [...records.keys()]) if (records.get(k)!.key === key) records.delete(k);
       db.dropKey(key);
     },
-    firing(): FiringAlert[] {
-      return [...records.values()]
-        .filter((r) => r.phase === 'firing')
-        .map((r) => ({
-          key: r.key,
-          rule: r.rule,
-          severity: r.severity,
-          provider: r.provider,
-          ...(r.value !== undefined ? { value: r.value } : {}),
-          ...(r.threshold !== undefined ? { threshold: r.threshold } : {}),
-          startsAt: r.startsAt ?? 0,
-          summary: r.summary,
-          ...(r.muted ? { muted: r.muted } : {}),
-        }));
-    },
+    firing: () => firingAlerts(false),
+    muted: () => firingAlerts(true),
     handle(req, res, url) {
       return handleApi(req, res, url, {
         alerts: () => [...records.values()],
@@ -263,6 +270,22 @@ function counter(registry: Registry, name: string, help: string): Counter<'notif
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<'notifier'>;
   return new Counter({ name, help, labelNames: ['notifier'], registers: [registry] });
+}
+
+function mutedGauge(registry: Registry, muted: () => FiringAlert[]): void {
+  const name = 'keywatch_alert_muted';
+  // A new alerting instance on the same registry (tests, restarts in-process) reads its own records.
+  if (registry.getSingleMetric(name)) registry.removeSingleMetric(name);
+  new Gauge({
+    name,
+    help: '1 while the alert rule holds for the key but is not announced: silenced, or inhibited because the key is invalid.',
+    labelNames: ['key', 'rule', 'severity', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const a of muted()) this.set({ key: a.key, rule: a.rule, severity: a.severity, reason: a.muted ?? 'silenced' }, 1);
+    },
+  });
 }
 
 function id(key: string, rule: RuleName | string): string {

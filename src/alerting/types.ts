@@ -37,8 +37,10 @@ export interface Alerting {
   evaluate(state: KeyState, now: number): void;
   /** The key left the config: resolve its alerts quietly and drop its state. */
   forget(key: string): void;
-  /** For keywatch_alert_firing and /api/alerts. */
+  /** Firing and announced (not silenced or inhibited): keywatch_alert_firing. */
   firing(): FiringAlert[];
+  /** Firing but silenced or inhibited (keywatch_alert_muted, registered by alerting itself). */
+  muted?(): FiringAlert[];
   /** Serves /api/alerts and /api/silences; resolves true when it handled the request. Auth is the server's. */
   handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
   /** A new config was loaded (thresholds, notifiers, silences). */
