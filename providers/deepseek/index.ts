@@ -5,18 +5,14 @@
  * concurrency). Facts: ../shared/reference/providers.md §2.
  */
 import type { Currency, KeyFacts } from '../../probes/types.js';
-import { ProbeError } from '../../src/errors.js';
 import type { ProbeContext, ProviderAdapter } from '../../src/provider.js';
 import {
   bearer,
-  classifyOpenAiStyle,
   decode,
-  errorInfo,
   get,
   modelsProbe,
   parseOpenAiList,
-  throwTransient,
-  unexpectedStatus,
+  refused,
 } from '../openai-compatible/common.js';
 import { UserBalance } from './schema.js';
 
@@ -43,13 +39,7 @@ export const deepseek = {
 
 async function balance(ctx: ProbeContext): Promise<KeyFacts> {
   const res = await get(ctx, '/user/balance', { headers: { authorization: bearer(ctx.key) } });
-  if (res.status !== 200) {
-    const verdict = classifyOpenAiStyle(res, errorInfo(res.text));
-    if (verdict instanceof ProbeError) throw verdict;
-    if (verdict !== undefined) return verdict;
-    throwTransient(res, ctx);
-    throw unexpectedStatus(res, 'GET /user/balance');
-  }
+  if (res.status !== 200) return refused(res, ctx, 'GET /user/balance');
   const body = decode(res, UserBalance, 'GET /user/balance');
   const pick = pickBalance(body);
   const facts: KeyFacts = { valid: true };

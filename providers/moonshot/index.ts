@@ -10,16 +10,14 @@ import { plainRateLimit } from '../../src/http/ratelimit.js';
 import type { ProbeContext, ProviderAdapter } from '../../src/provider.js';
 import {
   bearer,
+  type Classify,
   classifyOpenAiStyle,
   decode,
-  errorInfo,
   get,
   isQuotaError,
   modelsProbe,
   parseOpenAiList,
-  throwTransient,
-  unexpectedStatus,
-  type Classify,
+  refused,
 } from '../openai-compatible/common.js';
 import { UserBalance } from './schema.js';
 
@@ -57,13 +55,7 @@ function classifyMoonshot(...[res, info]: Parameters<Classify>): ReturnType<Clas
 
 async function balance(ctx: ProbeContext): Promise<KeyFacts> {
   const res = await get(ctx, '/users/me/balance', { headers: { authorization: bearer(ctx.key) } });
-  if (res.status !== 200) {
-    const verdict = classifyMoonshot(res, errorInfo(res.text));
-    if (verdict instanceof ProbeError) throw verdict;
-    if (verdict !== undefined) return verdict;
-    throwTransient(res, ctx);
-    throw unexpectedStatus(res, 'GET /users/me/balance');
-  }
+  if (res.status !== 200) return refused(res, ctx, 'GET /users/me/balance', classifyMoonshot);
   const body = decode(res, UserBalance, 'GET /users/me/balance');
   if (!body.status || body.code !== 0 || body.data === undefined) {
     throw new ProbeError('upstream', `Moonshot reported failure in the envelope (code ${body.code})`);

@@ -155,6 +155,18 @@ export const classifyOpenAiStyle: Classify = (res, info) => {
   return undefined;
 };
 
+/**
+ * A non-200 answer to a key probe: a finding the classifier recognises (returned), or why we
+ * cannot tell (thrown: the classifier's error, 429/5xx, or an unexpected status).
+ */
+export function refused(res: HttpResponse, ctx: ProbeContext, what: string, classify: Classify = classifyOpenAiStyle): KeyFacts {
+  const verdict = classify(res, errorInfo(res.text));
+  if (verdict instanceof ProbeError) throw verdict;
+  if (verdict !== undefined) return verdict;
+  throwTransient(res, ctx);
+  throw unexpectedStatus(res, what);
+}
+
 /** The quota vocabulary providers use; a 429 carrying it is not a rate limit. */
 export function isQuotaError(info: ErrorInfo): boolean {
   const words = `${info.type} ${info.code}`.toLowerCase();

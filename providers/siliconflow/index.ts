@@ -8,14 +8,11 @@ import { ProbeError } from '../../src/errors.js';
 import type { ProbeContext, ProviderAdapter } from '../../src/provider.js';
 import {
   bearer,
-  classifyOpenAiStyle,
   decode,
-  errorInfo,
   get,
   modelsProbe,
   parseOpenAiList,
-  throwTransient,
-  unexpectedStatus,
+  refused,
 } from '../openai-compatible/common.js';
 import { UserInfo } from './schema.js';
 
@@ -45,13 +42,7 @@ export const siliconflow = {
 
 async function userInfo(ctx: ProbeContext): Promise<KeyFacts> {
   const res = await get(ctx, '/user/info', { headers: { authorization: bearer(ctx.key) } });
-  if (res.status !== 200) {
-    const verdict = classifyOpenAiStyle(res, errorInfo(res.text));
-    if (verdict instanceof ProbeError) throw verdict;
-    if (verdict !== undefined) return verdict;
-    throwTransient(res, ctx);
-    throw unexpectedStatus(res, 'GET /user/info');
-  }
+  if (res.status !== 200) return refused(res, ctx, 'GET /user/info');
   const body = decode(res, UserInfo, 'GET /user/info');
   if (body.code !== 20000 || body.data === undefined) {
     throw new ProbeError('upstream', `SiliconFlow reported failure in the envelope (code ${body.code})`);

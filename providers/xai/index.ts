@@ -10,16 +10,16 @@ import { suffixRateLimits } from '../../src/http/ratelimit.js';
 import type { ProbeContext, ProviderAdapter } from '../../src/provider.js';
 import {
   bearer,
+  type Classify,
   decode,
-  errorInfo,
   fromCents,
   get,
   isQuotaError,
   modelAccess,
   parseOpenAiList,
+  refused,
   throwTransient,
   unexpectedStatus,
-  type Classify,
 } from '../openai-compatible/common.js';
 import { ApiKeyInfo, PrepaidBalance } from './schema.js';
 
@@ -57,7 +57,7 @@ function classifyXai(...[res, info]: Parameters<Classify>): ReturnType<Classify>
 
 async function apiKey(ctx: ProbeContext): Promise<KeyFacts> {
   const res = await get(ctx, '/api-key', { headers: { authorization: bearer(ctx.key) } });
-  if (res.status !== 200) return refused(res, ctx, 'GET /api-key');
+  if (res.status !== 200) return refused(res, ctx, 'GET /api-key', classifyXai);
   const k = decode(res, ApiKeyInfo, 'GET /api-key');
   const facts: KeyFacts = {
     valid: !(k.team_blocked || k.api_key_blocked || k.api_key_disabled),
@@ -79,14 +79,6 @@ async function apiKey(ctx: ProbeContext): Promise<KeyFacts> {
   return facts;
 }
 
-function refused(res: Parameters<Classify>[0], ctx: ProbeContext, what: string): KeyFacts {
-  const verdict = classifyXai(res, errorInfo(res.text));
-  if (verdict instanceof ProbeError) throw verdict;
-  if (verdict !== undefined) return verdict;
-  throwTransient(res, ctx);
-  throw unexpectedStatus(res, what);
-}
-
 function hasWildcardModels(acls: readonly string[]): boolean {
   return acls.some((a) => a === 'api-key:model:*' || a === '*' || a === 'api-key:*');
 }
@@ -94,7 +86,7 @@ function hasWildcardModels(acls: readonly string[]): boolean {
 /** The models this key may use: the catalogue, narrowed by the key's `api-key:model:<name>` ACLs. */
 async function models(ctx: ProbeContext): Promise<KeyFacts> {
   const res = await get(ctx, '/models', { headers: { authorization: bearer(ctx.key) } });
-  if (res.status !== 200) return refused(res, ctx, 'GET /models');
+  if (res.status !== 200) return refused(res, ctx, 'GET /models', classifyXai);
   const { ids } = parseOpenAiList('GET /models')(res);
   const keyRes = await get(ctx, '/api-key', { headers: { authorization: bearer(ctx.key) } });
   let allowed = ids;
