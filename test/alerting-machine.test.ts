@@ -106,6 +106,87 @@ describe('for: the condition must hold for the whole duration', () => {
   });
 });
 
+describe('forProbes: the condition must hold for N consecutive evaluations (and `for`, when both are set)', () => {
+  const unknown: StateInput = { facts: { limit: 100, limitRemaining: undefined } };
+  it.each<{ name: string; settings: string; runs: Run[] }>([
+    {
+      name: 'forProbes 3 fires at the third breaching run, however close together',
+      settings: 'forProbes: 3',
+      runs: [
+        { at: 0, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 1, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 2, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] },
+      ],
+    },
+    {
+      name: 'forProbes 1 (and 0) fires at once, as without it',
+      settings: 'forProbes: 1',
+      runs: [{ at: 0, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] }],
+    },
+    {
+      name: 'one good run starts the count over',
+      settings: 'forProbes: 2',
+      runs: [
+        { at: 0, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 5, state: remaining(40), phase: 'inactive', sent: [] },
+        { at: 10, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 15, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] },
+      ],
+    },
+    {
+      name: 'an unknown run neither counts nor cancels',
+      settings: 'forProbes: 2',
+      runs: [
+        { at: 0, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 5, state: unknown, phase: 'pending', sent: [] },
+        { at: 10, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] },
+      ],
+    },
+    {
+      name: 'with for 10m: enough runs but not enough time waits for the time',
+      settings: 'for: 10m\n  forProbes: 2',
+      runs: [
+        { at: 0, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 5, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 10, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] },
+      ],
+    },
+    {
+      name: 'with for 10m: enough time but not enough runs waits for the runs',
+      settings: 'for: 10m\n  forProbes: 4',
+      runs: [
+        { at: 0, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 30, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 60, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 90, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] },
+      ],
+    },
+    {
+      name: 'the count starts over for a new episode after it resolved',
+      settings: 'forProbes: 2',
+      runs: [
+        { at: 0, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 5, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] },
+        { at: 10, state: remaining(50), phase: 'resolved', sent: ['resolved limit_remaining_low'] },
+        { at: 15, state: remaining(4), phase: 'pending', sent: [] },
+        { at: 20, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] },
+      ],
+    },
+  ])('$name', ({ settings, runs }) => {
+    h = harness(config(yaml(`  ${settings}\n  thresholds: { limitRemainingBelow: 5 }`)));
+
+    play(h, 'limit_remaining_low', runs);
+  });
+
+  it('a pending count survives a restart', () => {
+    h = harness(config(yaml('  forProbes: 2\n  thresholds: { limitRemainingBelow: 5 }')));
+    play(h, 'limit_remaining_low', [{ at: 0, state: remaining(4), phase: 'pending', sent: [] }]);
+    h.restart();
+
+    play(h, 'limit_remaining_low', [{ at: 5, state: remaining(4), phase: 'firing', sent: ['firing limit_remaining_low'] }]);
+  });
+});
+
 describe('hysteresis: a value hovering at the line does not flap', () => {
   it('fires below 5, stays firing until it is back above 5.5 (hysteresis 0.1), then resolves once', () => {
     h = harness(config(yaml('  thresholds: { limitRemainingBelow: 5, hysteresis: 0.1 }')));

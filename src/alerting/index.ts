@@ -92,7 +92,7 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
         };
         const target = { key: state.name, rule: obs.rule, labels: state.labels };
         const muted = invalid && INHIBITED_BY_INVALID.has(obs.rule) ? 'inhibited' : activeSilenceFor(silences, target, now) ? 'silenced' : undefined;
-        const { next, emit } = step(base, obs, now, { forMs: a.for, repeatMs: a.repeat, sendResolved: a.sendResolved, ...(muted ? { muted } : {}) });
+        const { next, emit } = step(base, obs, now, { forMs: a.for, forProbes: a.forProbes, repeatMs: a.repeat, sendResolved: a.sendResolved, ...(muted ? { muted } : {}) });
         const mine = emit ? route(next, obs, emit, state, now) : next.phase === 'firing' && !muted ? refreshAlertmanager(next, obs, state, now) : [];
         if (mine.some((r) => r.payload.validForMs !== undefined)) next.refreshedAt = now;
         rows.push(...mine);
@@ -257,7 +257,7 @@ function matchesRoute(x: Notifier, n: Pick<Notification, 'severity' | 'key' | 'r
   if (!m) return true;
   if (m.severity && m.severity.length > 0 && !m.severity.includes(n.severity)) return false;
   if (m.keys && m.keys.length > 0 && !m.keys.some((k) => globMatch(k, n.key))) return false;
-  if (m.rules && m.rules.length > 0 && !m.rules.includes(n.rule)) return false;
+  if (m.rules && m.rules.length > 0 && !(m.rules as readonly string[]).includes(n.rule)) return false;
   for (const [k, v] of Object.entries(m.labels ?? {})) if (n.labels[k] !== v) return false;
   return true;
 }

@@ -14,6 +14,8 @@ export interface AlertRecord {
   phase: AlertPhase;
   /** When the condition started to hold (pending since). */
   activeSince?: number;
+  /** Consecutive evaluations the condition has held this episode (for `forProbes`). */
+  heldRuns?: number;
   /** When it started firing. */
   startsAt?: number;
   endsAt?: number;
@@ -38,6 +40,8 @@ export interface AlertRecord {
 
 export interface StepOptions {
   forMs: number;
+  /** The condition must also hold for this many consecutive evaluations (0 or 1: no extra wait). */
+  forProbes?: number;
   repeatMs: number;
   sendResolved: boolean;
   /** Silenced or inhibited: the state machine runs, but nothing is announced. */
@@ -76,10 +80,11 @@ export function step(prev: AlertRecord, obs: Observation, now: number, opts: Ste
     case 'resolved':
       if (obs.breach === true) {
         next.activeSince = now;
+        next.heldRuns = 1;
         delete next.endsAt;
         next.announced = false;
         delete next.lastNotifiedAt;
-        if (opts.forMs <= 0) {
+        if (opts.forMs <= 0 && held(next, opts)) {
           next.phase = 'firing';
           next.startsAt = now;
         } else {
@@ -90,12 +95,17 @@ export function step(prev: AlertRecord, obs: Observation, now: number, opts: Ste
       break;
     case 'pending':
       // `for` means the condition held at every evaluation; one miss starts over.
+      // `forProbes` counts evaluations that confirmed it; an unknown one neither counts nor cancels.
       if (obs.breach === false) {
         next.phase = 'inactive';
         delete next.activeSince;
-      } else if (obs.breach === true && now - (prev.activeSince ?? now) >= opts.forMs) {
-        next.phase = 'firing';
-        next.startsAt = now;
+        delete next.heldRuns;
+      } else if (obs.breach === true) {
+        next.heldRuns = (prev.heldRuns ?? 1) + 1;
+        if (now - (prev.activeSince ?? now) >= opts.forMs && held(next, opts)) {
+          next.phase = 'firing';
+          next.startsAt = now;
+        }
       }
       break;
     case 'firing':
@@ -127,4 +137,9 @@ export function step(prev: AlertRecord, obs: Observation, now: number, opts: Ste
     }
   }
   return { next };
+}
+
+/** Both waits must be over: `for` (time, checked by the caller) and `forProbes` (evaluations). */
+function held(rec: AlertRecord, opts: StepOptions): boolean {
+  return (rec.heldRuns ?? 1) >= (opts.forProbes ?? 0);
 }

@@ -157,6 +157,8 @@ export const Config = z
         metricsAuth: z.boolean().default(false),
         /** Where people reach keywatch/Grafana; used for links in alerts. */
         externalUrl: Url.optional(),
+        /** Alert messages link here when set: a URL template where {key} becomes the key's name (URL-encoded). */
+        dashboardUrl: Url.optional(),
       })
       .prefault({}),
     storage: z
@@ -200,6 +202,8 @@ export const Config = z
       .strictObject({
         thresholds: Thresholds.default({}),
         for: Duration.prefault('0s'),
+        /** The condition must also hold for this many consecutive evaluations before firing (0: off). */
+        forProbes: z.number().int().nonnegative().default(0),
         repeat: Duration.prefault('4h'),
         sendResolved: z.boolean().default(true),
         notifiers: z.array(Notifier).default([]),
