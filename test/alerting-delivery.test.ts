@@ -40,6 +40,22 @@ alerting:
 const at = (remaining: number) => keyState({ facts: { limit: 100, limitRemaining: remaining, currency: 'USD' } });
 
 describe('slack, end to end', () => {
+  it('links to server.dashboardUrl with {key} filled in when it is set, instead of the key JSON', async () => {
+    const yaml = slackYaml().replace(
+      'server: { externalUrl: "https://keywatch.example.internal" }',
+      'server: { externalUrl: "https://keywatch.example.internal", dashboardUrl: "https://grafana.example/d/keywatch-key?var-key={key}&orgId=1" }',
+    );
+    h = harness(config(yaml), { now: Date.now });
+
+    h.alerting.evaluate(at(3), Date.now());
+    await h.alerting.flush(5000);
+
+    expect(receiver.received).toHaveLength(1);
+    const blocks = JSON.stringify((receiver.received[0]!.json as { blocks: unknown }).blocks);
+    expect(blocks).toContain('<https://grafana.example/d/keywatch-key?var-key=prod-main&orgId=1|open dashboard>');
+    expect(blocks).not.toContain('/api/keys/prod-main');
+  });
+
   it('a key crossing its limit threshold: one firing message, then one resolved message, nothing in between', async () => {
     h = harness(config(slackYaml()), { now: Date.now });
     const series = [20, 10, 6, 4.5, 3, 2, 4, 5.2, 8, 9];

@@ -33,7 +33,7 @@ function texts(blocks: Record<string, unknown>[]): string[] {
 
 describe('slack', () => {
   it('one alert: key, provider, rule, value vs threshold, runway and link', () => {
-    const msg = slackMessage([base], 'https://kw.example');
+    const msg = slackMessage([base], { externalUrl: 'https://kw.example' });
 
     const all = texts(msg.blocks).join('\n');
     expect(msg.text).toBe('[FIRING] limit_remaining_low on prod-main (openrouter, warning): limit remaining 4.50 USD is below 5.00 USD');
@@ -41,6 +41,19 @@ describe('slack', () => {
     expect(all).toContain('*Threshold*\n5.00 USD');
     expect(all).toContain('*Runway*\n2h');
     expect(all).toContain('<https://kw.example/api/keys/prod-main|open in keywatch>');
+  });
+
+  it('links to the dashboard template when set ({key} URL-encoded), else to the key JSON', () => {
+    const links = { externalUrl: 'https://kw.example', dashboardUrl: 'https://grafana.example/d/kw?var-key={key}' };
+
+    const dash = texts(slackMessage([{ ...base, key: 'team a/prod' }], links).blocks).join('\n');
+    const hook = webhookBody(base, links);
+    const none = texts(slackMessage([base]).blocks).join('\n');
+
+    expect(dash).toContain('<https://grafana.example/d/kw?var-key=team%20a%2Fprod|open dashboard>');
+    expect(dash).not.toContain('/api/keys/');
+    expect(hook).toMatchObject({ url: 'https://kw.example/api/keys/prod-main', dashboardUrl: 'https://grafana.example/d/kw?var-key=prod-main' });
+    expect(none).not.toContain('open ');
   });
 
   it('many alerts and huge summaries stay within 50 blocks and 3000 characters per text', () => {

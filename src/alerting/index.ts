@@ -52,6 +52,7 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     db,
     notifier: (name) => config.raw.alerting.notifiers.find((n) => n.name === name),
     externalUrl: () => config.raw.server.externalUrl,
+    dashboardUrl: () => config.raw.server.dashboardUrl,
     log,
     now: deps.now,
     counters,

@@ -44,8 +44,15 @@ export function deliveryId(n: Notification): string {
   return `${n.fingerprint}:${n.status}:${n.sequence}`;
 }
 
+/** Where a notification links to: keywatch's own URL, and optionally a dashboard URL template with {key}. */
+export interface Links {
+  externalUrl?: string;
+  dashboardUrl?: string;
+}
+
 /** The generic webhook body, exactly the contract's fields plus a few additive ones. */
-export function webhookBody(n: Notification, externalUrl?: string): Record<string, unknown> {
+export function webhookBody(n: Notification, links: Links = {}): Record<string, unknown> {
+  const { externalUrl } = links;
   return {
     version: 1,
     status: n.status,
@@ -67,6 +74,7 @@ export function webhookBody(n: Notification, externalUrl?: string): Record<strin
     ...(n.keyFingerprint !== undefined ? { keyFingerprint: n.keyFingerprint } : {}),
     ...(n.runwaySeconds !== undefined ? { runwaySeconds: n.runwaySeconds } : {}),
     ...(externalUrl !== undefined ? { url: keyUrl(externalUrl, n.key) } : {}),
+    ...(links.dashboardUrl !== undefined ? { dashboardUrl: dashboardLink(links.dashboardUrl, n.key) } : {}),
     ...(n.test ? { test: true } : {}),
   };
 }
@@ -83,22 +91,22 @@ export interface SlackMessage {
 }
 
 /** One or several notifications (a digest, or what a rate limit held back) as one Slack message. */
-export function slackMessage(ns: readonly Notification[], externalUrl?: string, title?: string): SlackMessage {
-  if (ns.length === 1 && title === undefined) return slackSingle(ns[0]!, externalUrl);
+export function slackMessage(ns: readonly Notification[], links: Links = {}, title?: string): SlackMessage {
+  if (ns.length === 1 && title === undefined) return slackSingle(ns[0]!, links);
   const heading = title ?? `keywatch: ${ns.length} alert notifications`;
   const blocks: Record<string, unknown>[] = [header(heading)];
   // Each alert takes 2 blocks (section + context); keep one slot for the "and N more" line.
   const room = Math.floor((SLACK_MAX_BLOCKS - 2) / 2);
   for (const n of ns.slice(0, room)) {
     blocks.push(section(`${icon(n)} *${statusWord(n)}* \`${n.rule}\` on *${esc(n.key)}* (${esc(n.provider)}, ${n.severity})\n${esc(n.summary)}`));
-    blocks.push(context(contextText(n, externalUrl)));
+    blocks.push(context(contextText(n, links)));
   }
   if (ns.length > room) blocks.push(section(`…and ${ns.length - room} more`));
   const text = truncate(`${heading}: ${ns.map((n) => `${statusWord(n)} ${n.rule} on ${n.key}`).join('; ')}`, SLACK_MAX_TEXT);
   return { text, blocks };
 }
 
-function slackSingle(n: Notification, externalUrl?: string): SlackMessage {
+function slackSingle(n: Notification, links: Links): SlackMessage {
   const text = truncate(
     `${n.test ? '[TEST] ' : ''}[${statusWord(n)}] ${n.rule} on ${n.key} (${n.provider}, ${n.severity}): ${n.summary}`,
     SLACK_MAX_TEXT,
@@ -119,7 +127,7 @@ function slackSingle(n: Notification, externalUrl?: string): SlackMessage {
       type: 'section',
       fields: fields.map(([k, v]) => ({ type: 'mrkdwn', text: truncate(`*${k}*\n${esc(v ?? '')}`, SLACK_MAX_FIELD) })),
     },
-    context(contextText(n, externalUrl)),
+    context(contextText(n, links)),
   ];
   if (n.test) blocks.push(context('This is a test message from `keywatch notify-test`; no alert is firing.'));
   return { text, blocks };
@@ -172,6 +180,18 @@ export function keyUrl(externalUrl: string, key: string): string {
   return `${externalUrl.replace(/\/+$/, '')}/api/keys/${encodeURIComponent(key)}`;
 }
 
+/** server.dashboardUrl with {key} filled in (URL-encoded: key names are safe, labels in them need not be). */
+export function dashboardLink(template: string, key: string): string {
+  return template.split('{key}').join(encodeURIComponent(key));
+}
+
+/** The link people follow from a message: the dashboard when configured, else keywatch's key JSON. */
+export function alertLink(links: Links, key: string): { url: string; label: string } | undefined {
+  if (links.dashboardUrl !== undefined) return { url: dashboardLink(links.dashboardUrl, key), label: 'open dashboard' };
+  if (links.externalUrl !== undefined) return { url: keyUrl(links.externalUrl, key), label: 'open in keywatch' };
+  return undefined;
+}
+
 function statusWord(n: Notification): string {
   if (n.status === 'resolved') return 'RESOLVED';
   return n.repeat ? 'STILL FIRING' : 'FIRING';
@@ -182,12 +202,13 @@ function icon(n: Notification): string {
   return n.severity === 'critical' ? ':rotating_light:' : n.severity === 'warning' ? ':warning:' : ':information_source:';
 }
 
-function contextText(n: Notification, externalUrl?: string): string {
+function contextText(n: Notification, links: Links): string {
   const parts = [`since ${new Date(n.startsAt).toISOString()}`];
   if (n.endsAt !== undefined) parts.push(`ended ${new Date(n.endsAt).toISOString()}`);
   if (n.keyFingerprint) parts.push(`key fp \`${n.keyFingerprint}\``);
   parts.push(`alert \`${n.fingerprint}\``);
-  if (externalUrl !== undefined) parts.push(`<${keyUrl(externalUrl, n.key)}|open in keywatch>`);
+  const link = alertLink(links, n.key);
+  if (link !== undefined) parts.push(`<${link.url}|${link.label}>`);
   return parts.join(' · ');
 }
 

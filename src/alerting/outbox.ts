@@ -32,6 +32,8 @@ export interface OutboxDeps {
   db: AlertDb;
   notifier: (name: string) => Notifier | undefined;
   externalUrl: () => string | undefined;
+  /** server.dashboardUrl (read at each send, so a reload changes it). */
+  dashboardUrl?: () => string | undefined;
   log: Logger;
   now: () => number;
   counters: { total: Counter<'notifier'>; failures: Counter<'notifier'> };
@@ -129,6 +131,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
         batch.map((r) => r.payload),
         {
           ...(deps.externalUrl() !== undefined ? { externalUrl: deps.externalUrl()! } : {}),
+          ...(deps.dashboardUrl?.() !== undefined ? { dashboardUrl: deps.dashboardUrl()! } : {}),
           ...(digest && batch.length > 1 ? { title: `keywatch digest: ${batch.length} notifications` } : {}),
           ...(deps.sendTimeoutMs !== undefined ? { timeoutMs: deps.sendTimeoutMs } : {}),
           now: deps.now(),

@@ -11,6 +11,7 @@ import {
   deliveryId,
   slackMessage,
   webhookBody,
+  type Links,
   type Notification,
 } from './notification.js';
 
@@ -27,6 +28,8 @@ export interface SendResult {
 
 export interface SendOptions {
   externalUrl?: string;
+  /** server.dashboardUrl: a URL template with {key}; Slack links there instead of the key's JSON. */
+  dashboardUrl?: string;
   timeoutMs?: number;
   /** Slack only: a heading for a combined message (digest). */
   title?: string;
@@ -42,10 +45,10 @@ export function render(n: Notifier, batch: readonly Notification[], opts: SendOp
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'keywatch/0.1' };
   switch (n.type) {
     case 'slack':
-      return { url: n.url.reveal(), headers, body: JSON.stringify(slackMessage(batch, opts.externalUrl, opts.title)) };
+      return { url: n.url.reveal(), headers, body: JSON.stringify(slackMessage(batch, linksOf(opts), opts.title)) };
     case 'webhook': {
       const one = batch[0]!;
-      const body = JSON.stringify(webhookBody(one, opts.externalUrl));
+      const body = JSON.stringify(webhookBody(one, linksOf(opts)));
       Object.assign(headers, n.headers ?? {});
       // Receivers de-duplicate on this: the outbox is at-least-once.
       headers['x-keywatch-delivery'] = deliveryId(one);
@@ -92,4 +95,11 @@ export function parseRetryAfter(v: string | undefined, now: number): number | un
     if (!Number.isNaN(at)) ms = Math.max(0, at - now);
   }
   return ms === undefined ? undefined : Math.min(ms, 3_600_000);
+}
+
+function linksOf(opts: SendOptions): Links {
+  return {
+    ...(opts.externalUrl !== undefined ? { externalUrl: opts.externalUrl } : {}),
+    ...(opts.dashboardUrl !== undefined ? { dashboardUrl: opts.dashboardUrl } : {}),
+  };
 }

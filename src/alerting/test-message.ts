@@ -39,12 +39,12 @@ export async function sendTestNotifications(
   const now = opts.now ?? Date.now();
   const targets = config.raw.alerting.notifiers.filter((n) => opts.notifier === undefined || n.name === opts.notifier);
   const message = testNotification(now);
-  const externalUrl = config.raw.server.externalUrl;
+  const { externalUrl, dashboardUrl } = config.raw.server;
   return Promise.all(
     targets.map(async (n) => ({
       notifier: n.name,
       type: n.type,
-      result: await send(n, [message], { now, ...(externalUrl !== undefined ? { externalUrl } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }),
+      result: await send(n, [message], { now, ...(externalUrl !== undefined ? { externalUrl } : {}), ...(dashboardUrl !== undefined ? { dashboardUrl } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }),
     })),
   );
 }
