@@ -44,6 +44,156 @@ describe('config', () => {
     expect(issues).toEqual([expect.stringMatching(/^keys\[0\]\.provider: unknown provider "nosuch"/)]);
   });
 
+  it('names an unknown provider and an unreadable keyFile beside shape mistakes, in one run', () => {
+    const text = [
+      'server: { listn: x }',
+      'keys:',
+      '  - { name: Bad Name, provider: nosuch, keyFile: /nonexistent/keywatch-test-key }',
+      'accounts:',
+      '  - { name: acme, provider: nosuch2, adminKey: sk-or-v1-test-admin, colour: red }',
+    ].join('\n');
+
+    const issues = issuesOf(text);
+
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        'server.listn: unknown field',
+        expect.stringMatching(/^keys\[0\]\.name: /),
+        expect.stringMatching(/^keys\[0\]\.provider: unknown provider "nosuch" \(known: auto, openrouter\)$/),
+        'keys[0].keyFile: cannot read /nonexistent/keywatch-test-key (ENOENT)',
+        expect.stringMatching(/^accounts\[0\]\.provider: unknown provider "nosuch2"/),
+        'accounts[0].colour: unknown field',
+      ]),
+    );
+  });
+
+  it('an unset ${VAR} is the only issue at its path (no "expected an http(s) URL" as well)', () => {
+    const text = [
+      'server: { externalUrl: "${NO_URL}" }',
+      'keys:',
+      '  - { name: a, provider: openrouter, key: sk-or-v1-test-abc, baseUrl: "${NO_BASE}/api/v1", interval: "${NO_IV}" }',
+      '  - { name: b, provider: "${NO_PROVIDER}", keyFile: "${NO_DIR}/key" }',
+    ].join('\n');
+
+    const issues = issuesOf(text);
+
+    expect(issues.sort()).toEqual(
+      [
+        'server.externalUrl: environment variable NO_URL is not set',
+        'keys[0].baseUrl: environment variable NO_BASE is not set',
+        'keys[0].interval: environment variable NO_IV is not set',
+        'keys[1].provider: environment variable NO_PROVIDER is not set',
+        'keys[1].keyFile: environment variable NO_DIR is not set',
+      ].sort(),
+    );
+  });
+
+  it.each([
+    ['keys[0].interval', 'keys:\n  - { name: a, provider: openrouter, key: sk-or-v1-test-abc, interval: 30 }'],
+    ['defaults.timeout', 'defaults: { timeout: 10 }'],
+    ['alerting.repeat', 'alerting: { repeat: 3600 }'],
+  ])('%s as a bare YAML number says a duration needs a unit', (path, text) => {
+    expect(issuesOf(text)).toEqual([`${path}: expected a duration such as 30s (a number needs a unit)`]);
+  });
+});
+
+describe('config: durations that cannot be zero', () => {
+  const key = (extra: string) => `keys:\n  - { name: a, provider: openrouter, key: sk-or-v1-test-abc${extra} }`;
+
+  it.each([
+    ['keys[0].interval', key(', interval: 0s')],
+    ['keys[0].interval', key(', interval: "0"')],
+    ['keys[0].interval', key(', interval: 0.4ms')],
+    ['keys[0].timeout', key(', timeout: 0ms')],
+    ['accounts[0].interval', 'accounts:\n  - { name: acme, provider: openrouter, adminKey: sk-or-v1-test-admin, interval: 0m }'],
+    ['defaults.interval', 'defaults: { interval: 0s }'],
+    ['defaults.timeout', 'defaults: { timeout: "0" }'],
+    ['defaults.stabilityWindow', 'defaults: { stabilityWindow: 0h }'],
+    ['defaults.readinessHorizon', 'defaults: { readinessHorizon: 0d }'],
+    ['storage.retention', 'storage: { retention: 0d }'],
+    ['storage.rawRetention', 'storage: { rawRetention: 0h0m }'],
+    ['alerting.digest.interval', 'alerting: { digest: { rules: [balance_low], interval: 0s } }'],
+  ])('%s: 0 is refused (%s)', (path, text) => {
+    expect(issuesOf(text)).toEqual([`${path}: must be more than 0`]);
+  });
+
+  it('for: 0s (fire at once) and repeat: 0s (never re-notify) stay valid', () => {
+    const cfg = parseConfig('alerting: { for: 0s, repeat: "0" }', { env: {} });
+
+    expect(cfg.raw.alerting.for).toBe(0);
+    expect(cfg.raw.alerting.repeat).toBe(0);
+  });
+});
+
+describe('config: cron schedules', () => {
+  it('reports a pattern croner refuses at keys[i], defaults and accounts[i], with its YAML path', () => {
+    const text = [
+      'defaults: { schedule: "every five minutes" }',
+      'accounts:',
+      '  - { name: acme, provider: openrouter, adminKey: sk-or-v1-test-admin, schedule: "0 0 32 * *" }',
+      'keys:',
+      '  - { name: a, provider: openrouter, key: sk-or-v1-test-abc, schedule: "99 * * * *" }',
+    ].join('\n');
+
+    const issues = issuesOf(text);
+
+    expect(issues.sort()).toEqual([
+      expect.stringMatching(/^accounts\[0\]\.schedule: invalid cron pattern \(.+\)$/),
+      expect.stringMatching(/^defaults\.schedule: invalid cron pattern \(.+\)$/),
+      'keys[0].schedule: invalid cron pattern (Invalid value for minute: 99)',
+    ]);
+  });
+
+  it('accepts five- and six-field patterns', () => {
+    const cfg = parseConfig(
+      'defaults: { schedule: "*/5 * * * *" }\nkeys:\n  - { name: a, provider: openrouter, key: sk-or-v1-test-abc, schedule: "30 */10 * * * *" }',
+      { env: {} },
+    );
+
+    expect(cfg.keys[0]?.schedule).toBe('30 */10 * * * *');
+  });
+});
+
+describe('config: alert rule names', () => {
+  it('RULE_NAMES is the rule set alerting evaluates', async () => {
+    const { RULE_NAMES } = await import('../src/config/schema.js');
+    const { RULES } = await import('../src/alerting/rules.js');
+
+    expect([...RULE_NAMES].sort()).toEqual([...RULES].sort());
+  });
+
+  it('a misspelt rule is an error in severities, silences, notifier match and digest', () => {
+    const text = [
+      'alerting:',
+      '  severities: { key_invalid: info, balance_lo: critical }',
+      '  silences: [{ rule: probe_failng, endsAt: "2030-01-01T00:00:00Z" }]',
+      '  notifiers: [{ name: ops, type: webhook, url: "http://127.0.0.1:1/hook", match: { rules: [key_invalid, exhaustion] } }]',
+      '  digest: { rules: [stability_degrade] }',
+    ].join('\n');
+
+    const issues = issuesOf(text);
+
+    expect(issues.map((i) => i.split(': ')[0]).sort()).toEqual(
+      ['alerting.digest.rules[0]', 'alerting.notifiers[0].match.rules[1]', 'alerting.severities.balance_lo', 'alerting.silences[0].rule'].sort(),
+    );
+    expect(issues.every((i) => i.includes('key_expiring'))).toBe(true); // each lists the valid names
+  });
+
+  it('accepts every rule name in each place', () => {
+    const text = [
+      'alerting:',
+      '  severities: { key_invalid: info, balance_low: critical }',
+      '  silences: [{ rule: probe_failing, endsAt: "2030-01-01T00:00:00Z" }]',
+      '  notifiers: [{ name: ops, type: webhook, url: "http://127.0.0.1:1/hook", match: { rules: [key_invalid, exhaustion_soon] } }]',
+      '  digest: { rules: [stability_degraded, model_access_lost] }',
+    ].join('\n');
+
+    const cfg = parseConfig(text, { env: {} });
+
+    expect(cfg.raw.alerting.severities).toEqual({ key_invalid: 'info', balance_low: 'critical' });
+    expect(cfg.raw.alerting.digest?.rules).toEqual(['stability_degraded', 'model_access_lost']);
+  });
+
   it('interpolates ${VAR}, keeps $$ literal, and never echoes a value', () => {
     const cfg = parseConfig('keys:\n  - { name: a, provider: openrouter, key: "${K}", labels: { team: "a$$b" } }', {
       env: { K: 'sk-or-v1-test-secret-value' },
@@ -105,10 +255,15 @@ describe('the JSON Schema agrees with the loader', () => {
 
     const typo = { ...example, server: { ...example.server, lisen: '127.0.0.1:1' } };
     const badDuration = { ...example, defaults: { interval: '5 minutes' } };
+    const zeroInterval = { ...example, defaults: { interval: '0s' } };
+    const misspeltRule = { ...example, alerting: { severities: { balance_lo: 'info' } } };
 
     expect(validate(example), JSON.stringify(validate.errors)).toBe(true);
     expect(validate(typo)).toBe(false);
     expect(validate(badDuration)).toBe(false);
+    expect(validate(zeroInterval)).toBe(false);
+    expect(validate(misspeltRule)).toBe(false);
+    expect(validate({ ...example, alerting: { for: '0s', severities: { balance_low: 'info' } } }), JSON.stringify(validate.errors)).toBe(true);
     expect(issuesOf('server: { lisen: "127.0.0.1:1" }')).toEqual(['server.lisen: unknown field']);
   });
 });

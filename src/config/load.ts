@@ -9,7 +9,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { Secret } from '../secret.js';
-import { Config, type KeyConfig, type Thresholds } from './schema.js';
+import { Config, RULE_NAMES, type KeyConfig, type Thresholds } from './schema.js';
 
 export interface ResolvedKey {
   name: string;
@@ -79,28 +79,28 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
       opts.file,
     );
   }
-  const issues: ConfigIssue[] = [];
-  const data = interpolate(doc.toJS() ?? {}, [], env, issues);
+  const unset: ConfigIssue[] = [];
+  const data = interpolate(doc.toJS() ?? {}, [], env, unset);
+  const baseDir = opts.file ? dirname(resolve(opts.file)) : process.cwd();
+  const known = opts.providers ? new Set([...opts.providers, 'auto']) : undefined;
+  // On the raw data, so one run reports these beside any shape problem rather than after it is fixed.
+  const others: ConfigIssue[] = [...checkProviders(data, known)];
+  const keyFiles = readKeyFiles(data, baseDir, others);
   const parsed = Config.safeParse(data);
-  if (!parsed.success) issues.push(...zodIssues(parsed.error));
+  if (!parsed.success) others.push(...zodIssues(parsed.error));
+  // An unset variable is the whole story at its path: its placeholder failing a URL or duration check is noise.
+  const unsetPaths = new Set(unset.map((i) => i.path));
+  const issues = [...unset, ...others.filter((i) => !unsetPaths.has(i.path))];
   if (!parsed.success || issues.length > 0) throw new ConfigError(dedupe(issues), opts.file);
 
   const cfg = parsed.data;
-  const baseDir = opts.file ? dirname(resolve(opts.file)) : process.cwd();
-  const known = opts.providers ? new Set([...opts.providers, 'auto']) : undefined;
   const keys: ResolvedKey[] = [];
   cfg.keys.forEach((k, i) => {
-    if (known && !known.has(k.provider)) {
-      issues.push({ path: `keys[${i}].provider`, message: `unknown provider "${k.provider}" (known: ${[...known].sort().join(', ')})` });
-    }
-    const secret = readKey(k, i, baseDir, issues);
+    const secret = k.key ?? keyFiles.get(i);
     if (!k.enabled || secret === undefined) return;
     keys.push(resolveKey(cfg, k, secret));
   });
-  const accounts: ResolvedAccount[] = cfg.accounts.map((a, i) => {
-    if (known && !known.has(a.provider)) {
-      issues.push({ path: `accounts[${i}].provider`, message: `unknown provider "${a.provider}"` });
-    }
+  const accounts: ResolvedAccount[] = cfg.accounts.map((a) => {
     const baseUrl = a.baseUrl ?? cfg.providers[a.provider]?.baseUrl;
     return {
       name: a.name,
@@ -138,21 +138,44 @@ function resolveKey(cfg: Config, k: KeyConfig, key: Secret): ResolvedKey {
   };
 }
 
-function readKey(k: KeyConfig, i: number, baseDir: string, issues: ConfigIssue[]): Secret | undefined {
-  if (k.key !== undefined) return k.key;
-  if (k.keyFile === undefined) return undefined;
-  try {
-    const value = readFileSync(resolve(baseDir, k.keyFile), 'utf8').trim();
-    if (value === '') {
-      issues.push({ path: `keys[${i}].keyFile`, message: `file ${k.keyFile} is empty` });
-      return undefined;
-    }
-    return new Secret(value);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    issues.push({ path: `keys[${i}].keyFile`, message: `cannot read ${k.keyFile} (${code})` });
-    return undefined;
+/** Provider ids of keys[] and accounts[], wherever they are strings (the shape may be wrong elsewhere). */
+function checkProviders(data: unknown, known: ReadonlySet<string> | undefined): ConfigIssue[] {
+  if (known === undefined) return [];
+  const list = [...known].sort().join(', ');
+  const out: ConfigIssue[] = [];
+  for (const section of ['keys', 'accounts'] as const) {
+    entries(data, section).forEach((e, i) => {
+      if (typeof e.provider === 'string' && e.provider !== '' && !known.has(e.provider)) {
+        out.push({ path: `${section}[${i}].provider`, message: `unknown provider "${e.provider}" (known: ${list})` });
+      }
+    });
   }
+  return out;
+}
+
+/** Reads every keys[].keyFile that is given as a path; unreadable or empty files are issues. */
+function readKeyFiles(data: unknown, baseDir: string, issues: ConfigIssue[]): Map<number, Secret> {
+  const secrets = new Map<number, Secret>();
+  entries(data, 'keys').forEach((e, i) => {
+    const file = e.keyFile;
+    if (typeof file !== 'string' || file === '') return;
+    try {
+      const value = readFileSync(resolve(baseDir, file), 'utf8').trim();
+      if (value === '') issues.push({ path: `keys[${i}].keyFile`, message: `file ${file} is empty` });
+      else secrets.set(i, new Secret(value));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      issues.push({ path: `keys[${i}].keyFile`, message: `cannot read ${file} (${code})` });
+    }
+  });
+  return secrets;
+}
+
+/** The object entries of a top-level list, by their index; anything else there stands in as `{}`. */
+function entries(data: unknown, section: string): Record<string, unknown>[] {
+  const list = data !== null && typeof data === 'object' ? (data as Record<string, unknown>)[section] : undefined;
+  if (!Array.isArray(list)) return [];
+  return list.map((e) => (e !== null && typeof e === 'object' && !Array.isArray(e) ? (e as Record<string, unknown>) : {}));
 }
 
 /** `${VAR}` from the environment, `$$` for a literal `$`. Unset variables are issues naming the variable. */
@@ -193,8 +216,10 @@ function zodIssues(error: z.ZodError): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
+      // alerting.severities is keyed by rule name: there a stray key is a misspelt rule.
+      const rules = issue.path.at(-1) === 'severities';
       for (const key of issue.keys) {
-        out.push({ path: formatPath([...issue.path, key]), message: 'unknown field' });
+        out.push({ path: formatPath([...issue.path, key]), message: rules ? `unknown rule (one of ${RULE_NAMES.join(', ')})` : 'unknown field' });
       }
       continue;
     }
@@ -213,7 +238,9 @@ function zodIssues(error: z.ZodError): ConfigIssue[] {
 
 /** zod messages never include the received value in v4, but keep them to one line. */
 function safeMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  // zod's own wording ("Invalid input: expected string, received number") is cut short; a message
+  // the schema wrote (a number where a duration belongs) says more and is kept.
+  if (issue.code === 'invalid_type') return issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : firstLine(issue.message);
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `expected one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
   }

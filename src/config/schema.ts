@@ -2,15 +2,70 @@
  * The config file's shape (see ../shared/CONTRACT.md). Strict on what we own: an unknown field
  * is an error. Defaults live beside their fields. Durations arrive as text and leave as ms.
  */
+import { Cron } from 'croner';
 import { z } from 'zod';
 import { Secret } from '../secret.js';
 import { parseDuration } from './duration.js';
 
+/**
+ * Alert rule names (stable: see CONTRACT.md), so a typo in severities, silences, notifier match or
+ * digest is an error instead of a rule that silently never matches. The same set as alerting's
+ * `RuleName`/`RULES` (test/config.test.ts fails when they drift).
+ */
+export const RULE_NAMES = [
+  'key_invalid',
+  'limit_remaining_low',
+  'balance_low',
+  'exhaustion_soon',
+  'stability_degraded',
+  'probe_failing',
+  'identity_changed',
+  'model_access_lost',
+  'key_expiring',
+] as const;
+
+const DURATION_PATTERN = /^(0|(\d+(\.\d+)?(ms|s|m|h|d|w))+)$/;
+
+/** `interval: 30` is a YAML number: say what is missing rather than only "expected string". */
+const durationString = () =>
+  z.string({ error: (iss) => (typeof iss.input === 'number' ? 'expected a duration such as 30s (a number needs a unit)' : undefined) });
+
 /** A pattern (not only a refine) so the JSON Schema tells editors too. */
-export const Duration = z
-  .string()
-  .regex(/^(0|(\d+(\.\d+)?(ms|s|m|h|d|w))+)$/, { message: 'expected a duration such as 500ms, 30s, 5m, 48h or 30d' })
+export const Duration = durationString()
+  .regex(DURATION_PATTERN, { message: 'expected a duration such as 500ms, 30s, 5m, 48h or 30d' })
   .transform((s) => parseDuration(s)!);
+
+/**
+ * For periods where zero makes no sense (an interval of 0 would run a key in a tight loop).
+ * The second pattern (a non-zero digit) tells editors too; the refine catches what rounds to 0 ms.
+ */
+export const PositiveDuration = durationString()
+  .regex(DURATION_PATTERN, { message: 'expected a duration such as 500ms, 30s, 5m, 48h or 30d', abort: true })
+  .regex(/[1-9]/, { message: 'must be more than 0' })
+  .transform((s) => parseDuration(s)!)
+  .refine((ms) => ms > 0, { message: 'must be more than 0' });
+
+/** Why croner refuses a pattern, or undefined when it accepts it. The pattern itself is not echoed. */
+export function cronProblem(pattern: string): string | undefined {
+  try {
+    new Cron(pattern, { paused: true }).stop();
+    return undefined;
+  } catch (err) {
+    const reason = (err as Error).message.replace(/^CronPattern:\s*/, '').split(pattern).join('…');
+    return `invalid cron pattern (${reason})`;
+  }
+}
+
+/** A croner pattern (seconds field allowed), checked here so `validate` catches what `run` would refuse. */
+const CronPattern = z
+  .string()
+  .min(1)
+  .superRefine((s, ctx) => {
+    const problem = cronProblem(s);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const RuleName = z.enum(RULE_NAMES);
 
 const KeyName = z
   .string()
@@ -62,12 +117,12 @@ const Severity = z.enum(['critical', 'warning', 'info']);
 const NotifierMatch = z.strictObject({
   severity: z.array(Severity).optional(),
   keys: z.array(z.string()).optional(),
-  rules: z.array(z.string()).optional(),
+  rules: z.array(RuleName).optional(),
   labels: z.record(z.string(), z.string()).optional(),
 });
 
 /** At most `max` notifications per `per`; the rest are held (never dropped). */
-const NotifierRateLimit = z.strictObject({ max: z.number().int().positive(), per: Duration });
+const NotifierRateLimit = z.strictObject({ max: z.number().int().positive(), per: PositiveDuration });
 
 export const Notifier = z.discriminatedUnion('type', [
   z.strictObject({
@@ -97,7 +152,7 @@ export type Notifier = z.infer<typeof Notifier>;
 
 export const Silence = z.strictObject({
   key: z.string().optional(),
-  rule: z.string().optional(),
+  rule: RuleName.optional(),
   labels: z.record(z.string(), z.string()).optional(),
   /** ISO date-time; absent = no start bound. */
   startsAt: z.string().datetime({ offset: true }).optional(),
@@ -113,9 +168,9 @@ export const KeyConfig = z
     keyFile: z.string().min(1).optional(),
     adminKey: SecretString.optional(),
     baseUrl: Url.optional(),
-    interval: Duration.optional(),
-    schedule: z.string().min(1).optional(),
-    timeout: Duration.optional(),
+    interval: PositiveDuration.optional(),
+    schedule: CronPattern.optional(),
+    timeout: PositiveDuration.optional(),
     labels: Labels.default({}),
     watchModels: z.array(z.string().min(1)).default([]),
     alerts: Thresholds.optional(),
@@ -139,8 +194,8 @@ export const AccountConfig = z.strictObject({
   provider: z.string().min(1),
   adminKey: SecretString,
   baseUrl: Url.optional(),
-  interval: Duration.optional(),
-  schedule: z.string().min(1).optional(),
+  interval: PositiveDuration.optional(),
+  schedule: CronPattern.optional(),
   labels: Labels.default({}),
   watchModels: z.array(z.string().min(1)).default([]),
   alerts: Thresholds.optional(),
@@ -164,16 +219,16 @@ export const Config = z
     storage: z
       .strictObject({
         path: z.string().min(1).default('./data/keywatch.db'),
-        retention: Duration.prefault('30d'),
+        retention: PositiveDuration.prefault('30d'),
         /** Raw probe rows are kept this long, then rolled up hourly. */
-        rawRetention: Duration.prefault('48h'),
+        rawRetention: PositiveDuration.prefault('48h'),
       })
       .prefault({}),
     defaults: z
       .strictObject({
-        interval: Duration.prefault('5m'),
-        schedule: z.string().min(1).optional(),
-        timeout: Duration.prefault('10s'),
+        interval: PositiveDuration.prefault('5m'),
+        schedule: CronPattern.optional(),
+        timeout: PositiveDuration.prefault('10s'),
         /** Spread first runs over this much of the interval so keys do not fire together. */
         jitter: z.number().min(0).max(1).default(1),
         /** Concurrent probe runs per provider. */
@@ -181,9 +236,9 @@ export const Config = z
         /** Requests per second per provider (politeness cap). */
         maxRequestsPerSecond: z.number().positive().default(50),
         /** Window for stability and latency figures. */
-        stabilityWindow: Duration.prefault('24h'),
+        stabilityWindow: PositiveDuration.prefault('24h'),
         /** Readiness wants at least this much runway. */
-        readinessHorizon: Duration.prefault('7d'),
+        readinessHorizon: PositiveDuration.prefault('7d'),
       })
       .prefault({}),
     providers: z
@@ -208,10 +263,10 @@ export const Config = z
         sendResolved: z.boolean().default(true),
         notifiers: z.array(Notifier).default([]),
         silences: z.array(Silence).default([]),
-        severities: z.record(z.string(), Severity).default({}),
+        severities: z.partialRecord(RuleName, Severity).default({}),
         /** Noisy rules collected into one Slack message per interval instead of one message each. */
         digest: z
-          .strictObject({ rules: z.array(z.string()).min(1), interval: Duration.prefault('1h') })
+          .strictObject({ rules: z.array(RuleName).min(1), interval: PositiveDuration.prefault('1h') })
           .optional(),
       })
       .prefault({}),
