@@ -270,10 +270,14 @@ export function describeIdentity(identity: Identity | undefined, registry?: Prov
   return `${name}, ${pct}${claim} (${why})`;
 }
 
-/** A ScopedHttp that remembers every response it returns. */
-function recording(inner: ScopedHttp, path0: string, sink: Observation[]): ScopedHttp {
+/**
+ * A ScopedHttp that remembers every response it returns, and waits for the rate cap before each
+ * request: identification may try several hosts, and each try is a request like any other.
+ */
+function recording(inner: ScopedHttp, path0: string, sink: Observation[], acquire?: () => Promise<void>): ScopedHttp {
   return {
     get: async (path: string, opts?: GetOptions) => {
+      await acquire?.();
       const res: HttpResponse = await inner.get(path, opts);
       sink.push({ path: path0 + path, status: res.status, headers: res.headers, text: res.text.slice(0, 64 * 1024) });
       return res;
@@ -319,6 +323,8 @@ export async function identifyKey(
   key: ResolvedKey,
   http: HttpClient,
   registry: ProviderRegistry,
+  /** Awaited before each request (the scheduler's rate cap): one token per request, not per key. */
+  acquire?: () => Promise<void>,
 ): Promise<{ provider: string; identity: Identity } | undefined> {
   const observations: Observation[] = [];
   const accepted: string[] = [];
@@ -332,7 +338,7 @@ export async function identifyKey(
     let facts: KeyFacts | undefined;
     try {
       facts = await probe({
-        http: recording(http.scoped(baseUrl, adapter.allowedPaths), '', observations),
+        http: recording(http.scoped(baseUrl, adapter.allowedPaths), '', observations, acquire),
         baseUrl,
         key: key.key,
         timeoutMs: key.timeoutMs,
@@ -357,20 +363,26 @@ export async function identifyKey(
   }
   const first = identify({ claimed: key.provider, key: key.key, baseUrl: key.baseUrl, observations, registry, accepted, refused });
   if (!unreachable && (first === undefined || OPENAI_FAMILY.has(first.provider))) {
-    await billingCheck(key, http, registry, observations);
+    await billingCheck(key, http, registry, observations, acquire);
   }
   const identity = identify({ claimed: key.provider, key: key.key, baseUrl: key.baseUrl, observations, registry, accepted, refused });
   return identity === undefined ? undefined : { provider: identity.provider, identity };
 }
 
 /** GET the legacy billing endpoint at the key's base URL (OpenAI: 403 "session key"; gateways: 200). */
-async function billingCheck(key: ResolvedKey, http: HttpClient, registry: ProviderRegistry, sink: Observation[]): Promise<void> {
+async function billingCheck(
+  key: ResolvedKey,
+  http: HttpClient,
+  registry: ProviderRegistry,
+  sink: Observation[],
+  acquire?: () => Promise<void>,
+): Promise<void> {
   const baseUrl = (key.baseUrl ?? registry.get('openai')?.defaultBaseUrl ?? '').replace(/\/+$/, '');
   if (baseUrl === '') return;
   const path = '/dashboard/billing/subscription';
   const allowed = [...registry.values()].filter((a) => isAllowed(path, a.allowedPaths)).flatMap((a) => a.allowedPaths);
   if (allowed.length === 0) return;
-  const scoped = recording(http.scoped(baseUrl, allowed), '', sink);
+  const scoped = recording(http.scoped(baseUrl, allowed), '', sink, acquire);
   try {
     await scoped.get(path, { headers: { authorization: bearerOf(key.key) }, timeoutMs: key.timeoutMs });
   } catch (err) {
@@ -391,6 +403,8 @@ function bearerOf(key: Secret): Secret {
 }
 
 /** The `Identify` function core's runner takes, bound to a registry. */
-export function makeIdentify(registry: ProviderRegistry): (key: ResolvedKey, http: HttpClient) => Promise<{ provider: string; identity: Identity } | undefined> {
-  return (key, http) => identifyKey(key, http, registry);
+export function makeIdentify(
+  registry: ProviderRegistry,
+): (key: ResolvedKey, http: HttpClient, acquire?: () => Promise<void>) => Promise<{ provider: string; identity: Identity } | undefined> {
+  return (key, http, acquire) => identifyKey(key, http, registry, acquire);
 }

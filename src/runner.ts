@@ -18,6 +18,8 @@ export const IDENTITY_OVERRIDE_CONFIDENCE = 0.8;
 export type Identify = (
   key: ResolvedKey,
   http: HttpClient,
+  /** Awaited before each identification request (it may try several hosts). */
+  acquire?: () => Promise<void>,
 ) => Promise<{ provider: string; identity: Identity } | undefined>;
 
 export interface RunDeps {
@@ -304,8 +306,7 @@ async function identifyKey(
 ): Promise<{ ok: true; provider: string; identity: Identity } | { ok: false; kind: ProbeErrorKind; message: string }> {
   if (deps.identify === undefined) return { ok: false, kind: 'config', message: 'provider auto needs identification, which is not available' };
   try {
-    await deps.acquire?.();
-    const found = await bounded(deps.identify(key, deps.http), key.timeoutMs * 4);
+    const found = await bounded(deps.identify(key, deps.http, deps.acquire), key.timeoutMs * 4);
     if (found === undefined) return { ok: false, kind: 'config', message: 'could not identify the provider of this key' };
     return { ok: true, provider: found.provider, identity: found.identity };
   } catch (err) {

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ResolvedKey } from '../src/config/load.js';
 import { HttpClient } from '../src/http/client.js';
-import { describeIdentity, identify, identifyKey } from '../src/identity.js';
+import { describeIdentity, identify, identifyKey, makeIdentify } from '../src/identity.js';
+import { runKey } from '../src/runner.js';
 import type { ProviderAdapter, ProviderRegistry } from '../src/provider.js';
 import { Secret } from '../src/secret.js';
 import { registry } from '../providers/index.js';
@@ -238,5 +239,48 @@ describe('identify (pure): declared providers are checked against what answered'
     expect(identity?.provider).toBe('anthropic');
     expect(JSON.stringify(identity)).not.toContain(key);
     expect(describeIdentity(identity, registry)).not.toContain(key);
+  });
+});
+
+describe('identification waits for the rate cap before every request', () => {
+  it('provider auto without a base URL: one acquire per request across the candidate hosts, through runKey', async () => {
+    const key = 'sk-ffffffffffffffffffffffffffffffff';
+    const ds = await startDeepSeekSim({ key: 'sk-someoneelse' });
+    const oa = await startOpenAiSim({ key: 'sk-someoneelse' });
+    const moved: ProviderRegistry = new Map(
+      [...registry.values()].map((a): [string, ProviderAdapter] => {
+        if (a.id === 'deepseek') return [a.id, { ...a, defaultBaseUrl: ds.baseUrl }];
+        if (a.id === 'openai') return [a.id, { ...a, defaultBaseUrl: oa.baseUrl }];
+        return [a.id, { ...a, defaultBaseUrl: '' }];
+      }),
+    );
+    let acquired = 0;
+    const acquire = async () => {
+      acquired++;
+    };
+
+    await runKey({ key: resolvedKey(key, undefined) }, { registry: moved, http, identify: makeIdentify(moved), acquire });
+    const requests = ds.server.requests.length + oa.server.requests.length;
+    await ds.close();
+    await oa.close();
+
+    expect(requests).toBeGreaterThan(1);
+    expect(acquired).toBe(requests);
+  });
+
+  it('identifyKey calls acquire before each request it makes', async () => {
+    const key = 'sk-gatewaytest000000000000000000000000000000000000';
+    const sim = await startGatewaySim({ key });
+    const order: string[] = [];
+    const acquire = async () => {
+      order.push(`acquire@${sim.server.requests.length}`);
+    };
+
+    await identifyKey(resolvedKey(key, sim.baseUrl), http, registry, acquire);
+    const requests = sim.server.requests.length;
+    await sim.close();
+
+    expect(requests).toBeGreaterThan(1);
+    expect(order).toEqual(Array.from({ length: requests }, (_, i) => `acquire@${i}`));
   });
 });
