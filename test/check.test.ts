@@ -5,6 +5,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registry } from '../providers/index.js';
 import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/sim.js';
+import { startGatewaySim } from '../providers/one-api/sim.js';
+import { startNewApiSim } from '../providers/new-api/sim.js';
 import { startFakeServer } from '../src/sim/fake-server.js';
 import { runCli } from '../src/cli/index.js';
 import { runCheck } from '../src/cli/check.js';
@@ -215,3 +217,18 @@ const validateReport = ajv.compile(SCHEMA);
 function validate(_schema: Schema, value: unknown): string[] {
   return validateReport(value) ? [] : (validateReport.errors ?? []).map((e) => `${e.instancePath || '$'}: ${e.message ?? e.keyword}`);
 }
+
+describe('keywatch check --provider auto against a gateway', () => {
+  it.each([
+    ['one-api', startGatewaySim],
+    ['new-api', startNewApiSim],
+  ] as const)('names the %s simulator "OpenAI-compatible gateway, not OpenAI"', async (_name, start) => {
+    const key = 'sk-gatewaytest000000000000000000000000000000000000';
+    const gw = await start({ key });
+
+    const run = await check(['--provider', 'auto', '--base-url', gw.baseUrl], key).finally(() => gw.close());
+
+    expect(run.out).toContain('OpenAI-compatible gateway, not OpenAI');
+    expect(run.out + run.err).not.toContain(key);
+  });
+});
