@@ -4,10 +4,13 @@
  * provider can put a key in, and check the facts, the error kinds, that no secret leaks, and that
  * only GETs to allowlisted paths reached the fake.
  */
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProbeError, type ProbeErrorKind } from '../src/errors.js';
 import { HttpClient, isAllowed } from '../src/http/client.js';
-import type { ProbeContext, ProviderAdapter } from '../src/provider.js';
+import { createLogger } from '../src/log.js';
+import type { ProbeContext, ProviderAdapter, ProviderRegistry } from '../src/provider.js';
+import { runKey } from '../src/runner.js';
 import { Secret } from '../src/secret.js';
 import { PROBE_KINDS, type KeyFacts, type ProbeOutcome } from '../probes/types.js';
 import type { ProviderSim, SimOptions, SimScenario } from '../providers/openai-compatible/sim-kit.js';
@@ -225,6 +228,55 @@ export function runProviderContract(adapter: ProviderAdapter, spec: ContractSpec
       for (const s of secrets) {
         expect(all).not.toContain(s);
         expect(all).not.toContain(Buffer.from(s).toString('base64'));
+      }
+    });
+
+    it("through core's runKey, the key never appears in captured logs, messages, outcomes or facts", async () => {
+      // runKey itself takes no logger: log each result the way the daemon does (its debug line),
+      // and the whole result at trace, through the real logger writing to a captured stream.
+      const stream = new PassThrough();
+      let logged = '';
+      stream.on('data', (d) => (logged += String(d)));
+      const log = createLogger({ level: 'trace', destination: stream, pretty: false });
+      const registry: ProviderRegistry = new Map([[adapter.id, adapter]]);
+      const results: string[] = [];
+      const scenarios: SimScenario[] = ['valid', 'invalid', 'rate_limited', 'upstream', 'malformed', 'hang'];
+      if (spec.restricted !== null) scenarios.push('restricted');
+      if (spec.quota !== null) scenarios.push('quota');
+
+      for (const scenario of scenarios) {
+        sim.set(scenario);
+        const result = await runKey(
+          {
+            key: {
+              name: `contract-${scenario}`,
+              provider: adapter.id,
+              key: new Secret(spec.key),
+              ...(spec.adminKey !== undefined ? { adminKey: new Secret(spec.adminKey) } : {}),
+              baseUrl: sim.baseUrl,
+              intervalMs: 60_000,
+              timeoutMs: scenario === 'hang' ? 300 : 2000,
+              labels: {},
+              watchModels: spec.watchModels ?? [],
+              thresholds: {},
+            },
+          },
+          { registry, http },
+        );
+        log.debug({ key: result.key, provider: result.provider, probe: result.failedProbe, kind: result.errorKind }, 'key run not ok');
+        log.trace({ result }, 'key run');
+        // Unscrubbed: what runKey returns must be clean before any logger's scrubber sees it.
+        results.push(JSON.stringify(result));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+
+      const all = `${results.join('\n')}\n${logged}`;
+      expect(logged).toContain('key run');
+      expect(results.some((r) => r.includes('"message"'))).toBe(true);
+      for (const secret of [spec.key, spec.adminKey].filter((x): x is string => x !== undefined)) {
+        expect(all).not.toContain(secret);
+        expect(all).not.toContain(Buffer.from(secret).toString('base64'));
+        expect(all).not.toContain(encodeURIComponent(secret));
       }
     });
 
