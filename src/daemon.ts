@@ -10,6 +10,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Alerting, AlertingFactory } from './alerting/types.js';
 import type { Analyze } from './analysis/types.js';
 import { loadConfigFile, type ResolvedAccount, type ResolvedConfig, type ResolvedKey } from './config/load.js';
+import { cronProblem } from './config/schema.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { Agent } from 'undici';
 import { HttpClient } from './http/client.js';
@@ -89,7 +90,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return loadConfigFile(opts.configFile, { ...(opts.env !== undefined ? { env: opts.env } : {}), providers: providerIds });
   };
   let cfg: ResolvedConfig = opts.config ?? load();
-  const shard = (): Shard | undefined => opts.shard ?? cfg.raw.shard;
+  const startIssues = preflight(cfg);
+  if (startIssues.length > 0) throw new ConfigError(startIssues, opts.configFile);
+  const shard = (c: ResolvedConfig = cfg): Shard | undefined => opts.shard ?? c.raw.shard;
 
   const store = openStore(opts.storePath ?? cfg.raw.storage.path, { log, ...opts.store });
   // Our own pool, so shutdown can abort requests still hanging after the drain bound
@@ -185,32 +188,71 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       metrics.setReloadResult(false, now());
       return { ok: false, issues };
     }
-    apply(next);
+    // Whatever the scheduler would refuse is found before anything is swapped: the old config keeps running.
+    const refused = preflight(next);
+    if (refused.length > 0) {
+      for (const issue of refused) log.error({ file: opts.configFile, path: issue.path, issue: issue.message }, 'config reload rejected');
+      metrics.setReloadResult(false, now());
+      return { ok: false, issues: refused };
+    }
+    try {
+      apply(next);
+    } catch (err) {
+      log.error({ err, file: opts.configFile }, 'config reload failed while applying');
+      metrics.setReloadResult(false, now());
+      return { ok: false, issues: [{ path: '', message: 'config could not be applied (see the log)' }] };
+    }
     metrics.setReloadResult(true, now());
     log.info({ keys: next.keys.length, accounts: next.accounts.length }, 'config reloaded');
     return { ok: true };
   }
 
+  /**
+   * Timing the scheduler cannot run (an interval of 0, a pattern croner refuses). The loader reports
+   * these too; this keeps a config that slipped past it from being half-applied.
+   */
+  function preflight(next: ResolvedConfig): ConfigIssue[] {
+    const issues: ConfigIssue[] = [];
+    const check = (path: string, t: { intervalMs: number; schedule?: string }) => {
+      if (!(Number.isFinite(t.intervalMs) && t.intervalMs > 0)) issues.push({ path: `${path}.interval`, message: 'must be more than 0' });
+      const problem = t.schedule !== undefined ? cronProblem(t.schedule) : undefined;
+      if (problem !== undefined) issues.push({ path: `${path}.schedule`, message: problem });
+    };
+    for (const k of next.keys) check(`keys[${next.raw.keys.findIndex((r) => r.name === k.name)}]`, k);
+    next.accounts.forEach((a, i) => check(`accounts[${i}]`, a));
+    return issues;
+  }
+
   function apply(next: ResolvedConfig): void {
     const before = cfg;
-    cfg = next;
-    if (next.raw.server.listen !== before.raw.server.listen && opts.listen === undefined) {
-      log.warn({ listen: next.raw.server.listen }, 'server.listen changed: takes effect after a restart');
-    }
-    if (next.raw.storage.path !== before.raw.storage.path && opts.storePath === undefined) {
-      log.warn('storage.path changed: takes effect after a restart');
-    }
-    // Accounts that went away take their discovered keys with them.
-    for (const [account, names] of discovered) {
-      if (next.accounts.some((a) => a.name === account && ownsKey(a.name, shard()))) continue;
-      for (const name of names) dropKey(name);
-      discovered.delete(account);
-    }
-    syncStaticStates(new Map());
-    scheduler.setLimits(limitsFor(next));
+    // Built and handed over before the swap: if the scheduler refuses them, nothing has changed yet.
     scheduler.set(jobsFor(next));
-    alerting?.reload(next);
-    metrics.invalidate();
+    cfg = next;
+    try {
+      if (next.raw.server.listen !== before.raw.server.listen && opts.listen === undefined) {
+        log.warn({ listen: next.raw.server.listen }, 'server.listen changed: takes effect after a restart');
+      }
+      if (next.raw.storage.path !== before.raw.storage.path && opts.storePath === undefined) {
+        log.warn('storage.path changed: takes effect after a restart');
+      }
+      // Accounts that went away take their discovered keys with them.
+      for (const [account, names] of discovered) {
+        if (next.accounts.some((a) => a.name === account && ownsKey(a.name, shard()))) continue;
+        for (const name of names) dropKey(name);
+        discovered.delete(account);
+      }
+      syncStaticStates(new Map());
+      scheduler.setLimits(limitsFor(next));
+      alerting?.reload(next);
+    } catch (err) {
+      // Half a config must not run: the old one goes back (its jobs were valid), the caller reports the failure.
+      cfg = before;
+      scheduler.set(jobsFor(before));
+      scheduler.setLimits(limitsFor(before));
+      throw err;
+    } finally {
+      metrics.invalidate();
+    }
   }
 
   /** Static keys: states for new keys, meta (labels, watchModels) refreshed, removed keys dropped. */
@@ -257,7 +299,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       };
     });
     for (const a of c.accounts) {
-      if (!ownsKey(a.name, shard())) continue;
+      if (!ownsKey(a.name, shard(c))) continue;
       jobs.push({
         id: `account:${a.name}`,
         provider: a.provider,
@@ -270,7 +312,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   function ownedKeys(c: ResolvedConfig): ResolvedKey[] {
-    return c.keys.filter((k) => ownsKey(k.name, shard()));
+    return c.keys.filter((k) => ownsKey(k.name, shard(c)));
   }
 
   async function runStatic(k: ResolvedKey, acquire: () => Promise<void>): Promise<JobOutcome> {

@@ -286,6 +286,10 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
 
   return {
     set(jobs) {
+      // An interval of 0 (or NaN) makes every run due again at once: a tight loop against the
+      // provider. Refuse the whole set before changing anything, so the caller keeps what it had.
+      const bad = jobs.find((j) => !(Number.isFinite(j.intervalMs) && j.intervalMs > 0));
+      if (bad !== undefined) throw new RangeError(`job ${bad.id}: intervalMs must be a positive number of milliseconds`);
       const t = now();
       const ids = new Set(jobs.map((j) => j.id));
       for (const [id, entry] of entries) {

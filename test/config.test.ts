@@ -38,7 +38,7 @@ describe('config', () => {
     expect(issues.filter((i) => i.startsWith('keys[0].key'))).toHaveLength(1);
   });
 
-  it('names an unknown provider once the shape is valid', () => {
+  it('names an unknown provider, listing the known ones', () => {
     const issues = issuesOf('keys:\n  - { name: a, provider: nosuch, key: sk-or-v1-test-abc }');
 
     expect(issues).toEqual([expect.stringMatching(/^keys\[0\]\.provider: unknown provider "nosuch"/)]);
@@ -95,6 +95,29 @@ describe('config', () => {
   ])('%s as a bare YAML number says a duration needs a unit', (path, text) => {
     expect(issuesOf(text)).toEqual([`${path}: expected a duration such as 30s (a number needs a unit)`]);
   });
+
+  it('interpolates ${VAR}, keeps $$ literal, and never echoes a value', () => {
+    const cfg = parseConfig('keys:\n  - { name: a, provider: openrouter, key: "${K}", labels: { team: "a$$b" } }', {
+      env: { K: 'sk-or-v1-test-secret-value' },
+    });
+
+    expect(cfg.keys[0]?.key.reveal()).toBe('sk-or-v1-test-secret-value');
+    expect(cfg.keys[0]?.labels.team).toBe('a$b');
+    expect(JSON.stringify(cfg)).not.toContain('sk-or-v1-test-secret-value');
+  });
+
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['5m', 300_000],
+    ['48h', 172_800_000],
+    ['30d', 2_592_000_000],
+    ['1h30m', 5_400_000],
+    ['5 minutes', undefined],
+    ['', undefined],
+  ])('parses duration %s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
 });
 
 describe('config: durations that cannot be zero', () => {
@@ -113,7 +136,7 @@ describe('config: durations that cannot be zero', () => {
     ['storage.retention', 'storage: { retention: 0d }'],
     ['storage.rawRetention', 'storage: { rawRetention: 0h0m }'],
     ['alerting.digest.interval', 'alerting: { digest: { rules: [balance_low], interval: 0s } }'],
-  ])('%s: 0 is refused (%s)', (path, text) => {
+  ])('%s: 0 is refused (case %#)', (path, text) => {
     expect(issuesOf(text)).toEqual([`${path}: must be more than 0`]);
   });
 
@@ -192,29 +215,6 @@ describe('config: alert rule names', () => {
 
     expect(cfg.raw.alerting.severities).toEqual({ key_invalid: 'info', balance_low: 'critical' });
     expect(cfg.raw.alerting.digest?.rules).toEqual(['stability_degraded', 'model_access_lost']);
-  });
-
-  it('interpolates ${VAR}, keeps $$ literal, and never echoes a value', () => {
-    const cfg = parseConfig('keys:\n  - { name: a, provider: openrouter, key: "${K}", labels: { team: "a$$b" } }', {
-      env: { K: 'sk-or-v1-test-secret-value' },
-    });
-
-    expect(cfg.keys[0]?.key.reveal()).toBe('sk-or-v1-test-secret-value');
-    expect(cfg.keys[0]?.labels.team).toBe('a$b');
-    expect(JSON.stringify(cfg)).not.toContain('sk-or-v1-test-secret-value');
-  });
-
-  it.each([
-    ['500ms', 500],
-    ['30s', 30_000],
-    ['5m', 300_000],
-    ['48h', 172_800_000],
-    ['30d', 2_592_000_000],
-    ['1h30m', 5_400_000],
-    ['5 minutes', undefined],
-    ['', undefined],
-  ])('parses duration %s', (text, ms) => {
-    expect(parseDuration(text)).toBe(ms);
   });
 });
 

@@ -8,7 +8,11 @@ const dir = mkdtempSync(join(tmpdir(), 'kw-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', ...args], {
+  return keywatch(['run', ...args], env);
+}
+
+function keywatch(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: join(import.meta.dirname, '..'),
     env: { PATH: process.env.PATH, ...env },
     encoding: 'utf8',
@@ -41,10 +45,34 @@ describe('keywatch run (CLI)', () => {
     expect(res.stderr).toMatch(/--shard 2\/2/);
   });
 
+  it('exits 1 on a cron pattern croner refuses, naming its YAML path (not a croner stack)', () => {
+    const file = join(dir, 'cron.yaml');
+    writeFileSync(file, `storage: { path: ${join(dir, 'cron.db')} }\nkeys:\n  - { name: a, provider: openrouter, key: sk-or-v1-test-cli, schedule: "99 * * * *" }\n`);
+
+    const res = run(['--config', file]);
+
+    expect(res.status).toBe(1);
+    expect(res.stderr.trim()).toMatch(/^\S*cron\.yaml: keys\[0\]\.schedule: invalid cron pattern \(Invalid value for minute: 99\)$/);
+  });
+
   it('exits 1 when the config file is missing', () => {
     const res = run(['--config', join(dir, 'missing.yaml')]);
 
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/missing\.yaml: file not found/);
+  });
+});
+
+describe('usage mistakes are one line, not a crash', () => {
+  it.each([
+    ['validate', 1],
+    ['run', 1],
+    // report keeps 3 ("could not report"): its 1 means "needs review".
+    ['report', 3],
+  ])('keywatch %s --confg x exits %i', (command, code) => {
+    const res = keywatch([command as string, '--confg', join(dir, 'x.yaml')]);
+
+    expect(res.status).toBe(code);
+    expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^keywatch ${command}: Unknown option '--confg'`))]);
   });
 });

@@ -1,4 +1,6 @@
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createAlerting } from '../src/alerting/index.js';
 import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/sim.js';
 import { parseMetrics, startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
@@ -77,6 +79,54 @@ describe('hot reload', () => {
     td.writeConfig(config(['a']));
     expect((await td.post('/-/reload')).status).toBe(200);
     expect(parseMetrics(await td.metricsText()).get('keywatch_config_last_reload_successful')).toBe(1);
+  });
+
+  it.each([
+    ['a cron pattern croner refuses', ', schedule: "99 * * * *"', 'keys[1].schedule', /^invalid cron pattern \(.*minute.*\)$/],
+    ['an interval of 0', ', interval: 0s', 'keys[1].interval', /^must be more than 0$/],
+  ])('%s: the reload fails whole (4xx, metric 0) and the old config keeps running', async (_name, extra, path, message) => {
+    td = await startTestDaemon({ yaml: config(['a', 'b']), env, schedule: true });
+    const dueBefore = td.daemon.scheduler.nextDue('b');
+    const configBefore = td.daemon.config();
+
+    td.writeConfig(config(['a', 'b', 'c']).replace('key: "${KB}"', `key: "\${KB}"${extra}`));
+    const res = await td.post('/-/reload');
+    const m = parseMetrics(await td.metricsText());
+
+    expect(res.status).toBe(400);
+    expect(res.json().issues).toEqual([{ path, message: expect.stringMatching(message) }]);
+    expect(m.get('keywatch_config_last_reload_successful')).toBe(0);
+    expect(td.daemon.config()).toBe(configBefore);
+    expect([...td.daemon.states.keys()].sort()).toEqual(['a', 'b']);
+    expect(td.daemon.scheduler.nextDue('b')).toBe(dueBefore);
+    expect(td.daemon.scheduler.nextDue('c')).toBeUndefined();
+  });
+
+  it('a failure while applying puts the old config back and reports the reload failed', async () => {
+    // Real SQLite contention: another connection holds the write lock, so dropping a removed key's
+    // alert state fails (busy_timeout 0) half-way through applying the new config.
+    td = await startTestDaemon({ yaml: config(['a', 'b']), env, alerting: createAlerting, store: { busyTimeoutMs: 0 } });
+    await td.daemon.runOnce();
+    const configBefore = td.daemon.config();
+    const blocker = new Database(td.storePath);
+    blocker.exec('BEGIN EXCLUSIVE');
+
+    td.writeConfig(config(['a', 'c']));
+    const res = await td.post('/-/reload').finally(() => {
+      blocker.exec('ROLLBACK');
+      blocker.close();
+    });
+    const m = parseMetrics(await td.metricsText());
+
+    expect(res.status).toBe(400);
+    expect(res.json()).toEqual({ ok: false, issues: [{ path: '', message: expect.stringMatching(/could not be applied/) }] });
+    expect(m.get('keywatch_config_last_reload_successful')).toBe(0);
+    expect(td.daemon.config()).toBe(configBefore);
+    expect(td.daemon.scheduler.nextDue('b')).toBeDefined(); // rescheduled (its run time re-jittered), still running
+    expect(td.daemon.scheduler.nextDue('c')).toBeUndefined();
+
+    expect((await td.post('/-/reload')).status).toBe(200); // the lock gone, the same file applies
+    expect(td.daemon.config().keys.map((k) => k.name)).toEqual(['a', 'c']);
   });
 
   it('a changed interval reschedules the key; changed labels show at once', async () => {

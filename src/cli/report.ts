@@ -37,7 +37,8 @@ export async function runReport(args: string[], io: CliIO, deps: ReportDeps = {}
       allowPositionals: false,
     }));
   } catch (err) {
-    writeLine(io.stderr, `keywatch report: ${(err as Error).message}`);
+    // Exit 3 (cannot report), not 1: for report, 1 means "needs review".
+    writeLine(io.stderr, `keywatch report: ${(err as Error).message.split('\n')[0]} (usage: keywatch report [--config FILE] [--key NAME] [--json])`);
     return EXIT_CODES.could_not_check;
   }
   const file = configPath(values.config, io.env);

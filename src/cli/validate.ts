@@ -5,7 +5,14 @@ import { configPath, writeLine, type Command } from './io.js';
 import { providerIds } from '../../providers/index.js';
 
 const validate: Command = async (args, io) => {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
+  let values: { config?: string | undefined };
+  try {
+    ({ values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, allowPositionals: false }));
+  } catch (err) {
+    // A usage mistake, not a crash: one line, exit 1 (as `run` does).
+    writeLine(io.stderr, `keywatch validate: ${firstLine((err as Error).message)} (usage: keywatch validate [--config FILE])`);
+    return 1;
+  }
   const file = configPath(values.config, io.env);
   try {
     const cfg = loadConfigFile(file, { env: io.env, providers: providerIds() });
@@ -19,3 +26,7 @@ const validate: Command = async (args, io) => {
   }
 };
 export default validate;
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}
