@@ -9,7 +9,9 @@ import type { Database } from 'better-sqlite3';
 import { HOUR_MS, openStore, type RunRecord } from '../src/store/index.js';
 import type { KeyState } from '../src/state.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
-import { benchKeyName } from './keys.js';
+import { createHash } from 'node:crypto';
+import { maskSecret } from '../src/secret.js';
+import { benchKeyName, benchKeyValue } from './keys.js';
 
 const DAY_MS = 86_400_000;
 
@@ -138,8 +140,10 @@ export function sampleState(i: number, now: number): KeyState {
     provider: 'openrouter',
     labels: { team: `team-${i % 20}` },
     watchModels: watch,
-    fingerprint: (0x10000000 + i).toString(16),
-    masked: `sk-or-v1-…${String(i).padStart(4, '0').slice(-4)}`,
+    // The daemon keeps a saved state only for the same secret (fingerprint); anything else is a
+    // rotated key whose old facts are dropped.
+    fingerprint: createHash('sha256').update(benchKeyValue(i)).digest('hex').slice(0, 8),
+    masked: maskSecret(benchKeyValue(i)),
     facts,
     probes: { current_key: run.outcomes[0]!, models: run.outcomes[1]! },
     lastSuccessAt: { current_key: now - 30_000, models: now - 30_000 },
@@ -185,7 +189,7 @@ export interface StartupStoreOptions {
  */
 export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { file: string; cached: boolean; rows: number } {
   mkdirSync(cacheDir, { recursive: true });
-  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v1.db`);
+  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v2.db`);
   // A cached store older than its raw window would make the daemon's start-up rollup catch up
   // hours of raw rows, which is a different measurement; rebuild it instead.
   if (existsSync(file) && Date.now() - statSync(file).mtimeMs < Math.min(12, o.rawHours / 2) * HOUR_MS) {
