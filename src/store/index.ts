@@ -203,7 +203,16 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
       const aggregates = new Map<string, RollupRow>();
       const getRollup = db.prepare('SELECT * FROM rollups WHERE key = ? AND hour = ?');
       let rolledUp = 0;
-      for (const row of db.prepare('SELECT * FROM probe_runs WHERE at < ? ORDER BY at, id').iterate(cutoff) as Iterable<RawRow>) {
+      // Arrays, and only the columns a rollup keeps: this loop walks an hour of every key's runs.
+      const rows = db
+        .prepare(
+          `SELECT key, at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
+             limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE at < ? ORDER BY at, id`,
+        )
+        .raw(true)
+        .iterate(cutoff) as Iterable<[string, ...RawColumns]>;
+      for (const [key, ...columns] of rows) {
+        const row = rawRowOf(columns as RawColumns, key);
         const hour = Math.floor(row.at / HOUR_MS) * HOUR_MS;
         const id = `${row.key}\u0000${hour}`;
         let agg = aggregates.get(id);
@@ -328,7 +337,7 @@ function emptyRollup(key: string, hour: number): RollupRow {
 const LAST_VALUE_FIELDS = ['valid', 'currency', 'usage_total', 'usage_daily', 'usage_weekly', 'usage_monthly', 'balance'] as const;
 
 /** Folds one raw run (newer than anything already in the rollup) into it. */
-function foldRaw(agg: RollupRow, row: RawRow): void {
+function foldRaw(agg: RollupRow, row: Omit<RawRow, 'id'>): void {
   const meanBefore = agg.latency_ms ?? 0;
   agg.latency_ms = (meanBefore * agg.runs + row.duration_ms) / (agg.runs + 1);
   agg.runs += 1;
@@ -388,9 +397,13 @@ type RawColumns = [
   balance: number | null,
 ];
 
-function rawSampleOf(c: RawColumns): HistorySample {
+function rawRowOf(c: RawColumns, key = ''): Omit<RawRow, 'id'> {
   const [at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance] = c;
-  return rawSample({ at, key: '', ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance });
+  return { at, key, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance };
+}
+
+function rawSampleOf(c: RawColumns): HistorySample {
+  return rawSample(rawRowOf(c));
 }
 
 function rawSample(row: Omit<RawRow, 'id'>): HistorySample {
