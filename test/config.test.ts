@@ -178,13 +178,6 @@ describe('config: cron schedules', () => {
 });
 
 describe('config: alert rule names', () => {
-  it('RULE_NAMES is the rule set alerting evaluates', async () => {
-    const { RULE_NAMES } = await import('../src/config/schema.js');
-    const { RULES } = await import('../src/alerting/rules.js');
-
-    expect([...RULE_NAMES].sort()).toEqual([...RULES].sort());
-  });
-
   it('a misspelt rule is an error in severities, silences, notifier match and digest', () => {
     const text = [
       'alerting:',

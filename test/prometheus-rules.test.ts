@@ -4,6 +4,7 @@
  * amtool's routing tree. Plus what the tools cannot know: every alert is unit-tested both firing and
  * quiet, covers a built-in rule, carries summary/runbook annotations, and uses only contract metrics.
  */
+import { RULE_NAMES } from '../src/config/schema.js';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,17 +30,7 @@ interface RuleTest {
 const PROM_DIR = join(ROOT, 'deploy/prometheus');
 const ALERTS_FILE = join(PROM_DIR, 'rules/keywatch-alerts.yml');
 const RECORDING_FILE = join(PROM_DIR, 'rules/keywatch-recording.yml');
-const BUILT_IN_RULES = [
-  'key_invalid',
-  'limit_remaining_low',
-  'balance_low',
-  'exhaustion_soon',
-  'stability_degraded',
-  'probe_failing',
-  'identity_changed',
-  'model_access_lost',
-  'key_expiring',
-];
+const BUILT_IN_RULES: readonly string[] = RULE_NAMES;
 
 function rules(file: string): Rule[] {
   const doc = parse(readFileSync(file, 'utf8')) as { groups: { rules: Rule[] }[] };

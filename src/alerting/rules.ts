@@ -3,22 +3,13 @@
  * (`breach`), whether the value is far enough back on the good side to resolve (`clear`, the
  * hysteresis line), or that it cannot tell (both undefined: missing data never resolves an alert).
  */
-import type { Thresholds } from '../config/schema.js';
+import { RULE_NAMES, type Thresholds } from '../config/schema.js';
 import { formatDuration } from '../config/duration.js';
 import type { KeyState } from '../state.js';
 import type { RuleName, Severity } from './types.js';
 
-export const RULES: readonly RuleName[] = [
-  'key_invalid',
-  'limit_remaining_low',
-  'balance_low',
-  'exhaustion_soon',
-  'stability_degraded',
-  'probe_failing',
-  'identity_changed',
-  'model_access_lost',
-  'key_expiring',
-];
+/** The rule names, in the order rules are evaluated (the config's enum: one list). */
+export const RULES: readonly RuleName[] = RULE_NAMES;
 
 export const DEFAULT_SEVERITIES: Record<RuleName, Severity> = {
   key_invalid: 'critical',

@@ -3,19 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Database } from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config/load.js';
+import type { RULE_NAMES } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { KeyState } from '../state.js';
 
-export type RuleName =
-  | 'key_invalid'
-  | 'limit_remaining_low'
-  | 'balance_low'
-  | 'exhaustion_soon'
-  | 'stability_degraded'
-  | 'probe_failing'
-  | 'identity_changed'
-  | 'model_access_lost'
-  | 'key_expiring';
+/** The rule names: one list, the config's enum (src/config/schema.ts RULE_NAMES). */
+export type RuleName = (typeof RULE_NAMES)[number];
 
 export type Severity = 'critical' | 'warning' | 'info';
 
