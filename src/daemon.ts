@@ -78,6 +78,8 @@ export interface Daemon {
 /** History handed to analysis: enough for the 7-day burn window and the stability window. */
 const ANALYSIS_HISTORY_MS = 7 * 24 * HOUR_MS;
 const MAINTENANCE_EVERY_MS = HOUR_MS;
+/** Rows one maintenance step deletes: a few ms of SQLite, so nothing waits long behind it. */
+const PRUNE_STEP_ROWS = 5_000;
 const WATCH_DEBOUNCE_MS = 300;
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -153,17 +155,32 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   log.info({ url: server.url, keys: states.size, store: store.path }, 'keywatch started');
 
-  // Rollups and retention: once at start (a daemon that was down has catching up to do), then hourly.
-  const maintain = () => {
-    try {
-      const r = store.rollupAndPrune(now(), cfg.raw.storage.rawRetention, cfg.raw.storage.retention);
-      if (r.rolledUp > 0 || r.pruned > 0) log.info(r, 'store rolled up and pruned');
-    } catch (err) {
-      log.error({ err }, 'store maintenance failed');
-    }
-  };
-  maintain();
-  const maintenance = setInterval(maintain, MAINTENANCE_EVERY_MS);
+  // Retention: once at start (a daemon that was down has old rows to drop), then hourly. Rollups
+  // are kept current as runs are recorded, so this only deletes, in steps of PRUNE_STEP_ROWS with
+  // the event loop free between them (probes and scrapes go on). The start-up pass begins after the
+  // server is listening and serving the loaded states.
+  let pruning: Promise<void> | undefined;
+  let stopRequested = false;
+  const maintain = (): Promise<void> =>
+    (pruning ??= (async () => {
+      let deleted = 0;
+      try {
+        while (!closed && !stopRequested) {
+          await new Promise((r) => setImmediate(r));
+          if (closed || stopRequested) break;
+          const n = store.pruneStep(now(), cfg.raw.storage.rawRetention, cfg.raw.storage.retention, PRUNE_STEP_ROWS);
+          deleted += n;
+          if (n === 0) break;
+        }
+        if (deleted > 0) log.info({ deleted }, 'store pruned');
+      } catch (err) {
+        log.error({ err }, 'store maintenance failed');
+      } finally {
+        pruning = undefined;
+      }
+    })());
+  void maintain();
+  const maintenance = setInterval(() => void maintain(), MAINTENANCE_EVERY_MS);
   maintenance.unref();
 
   // ---- reload -------------------------------------------------------------------------------
@@ -467,6 +484,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       watcher?.close();
       if (debounce !== undefined) clearTimeout(debounce);
       clearInterval(maintenance);
+      stopRequested = true;
+      await pruning;
       const timeout = opts.shutdownTimeoutMs ?? 10_000;
       const drained = await scheduler.stop(timeout);
       if (!drained) log.warn({ timeoutMs: timeout }, 'runs still in flight at shutdown were abandoned');

@@ -104,7 +104,7 @@ describe('store', () => {
     const result = store.rollupAndPrune(now, HOUR_MS, 30 * 24 * HOUR_MS);
     const h = store.history('prod', T0);
 
-    expect(result.rolledUp).toBe(13);
+    expect(result.prunedRaw).toBe(13); // rolled up as they were recorded; raw kept for the current hour
     expect(h.map((s) => s.runs)).toEqual([7, 6, 1, 1, 1, 1, 1, 1]);
     expect(h.map((s) => s.at)).toEqual([...h.map((s) => s.at)].sort((a, b) => a - b));
     const first = h[0]!;
@@ -114,7 +114,7 @@ describe('store', () => {
     expect(h.reduce((n, s) => n + s.runs, 0)).toBe(19);
   });
 
-  it('rolls a partly rolled hour up again without losing runs', () => {
+  it('an hour whose raw runs were pruned is served whole from its rollup', () => {
     for (let t = T0; t < T0 + HOUR_MS; t += 10 * MIN) store.recordRun(run(t));
 
     store.rollupAndPrune(T0 + 25 * MIN, 0, 30 * 24 * HOUR_MS);
@@ -133,7 +133,8 @@ describe('store', () => {
     const h = store.history('prod', 0);
 
     // Days 0..3 are past the 5-day retention; days 4..8 are rollups; day 9 is still raw.
-    expect(result.pruned).toBe(4);
+    expect(result.prunedRollups).toBe(4);
+    expect(result.prunedRaw).toBe(9);
     expect(h.map((s) => Math.round((s.at - T0) / (24 * HOUR_MS)))).toEqual([4, 5, 6, 7, 8, 9]);
     expect(store.db.prepare('SELECT count(*) AS n FROM probe_runs').get()).toEqual({ n: 1 });
   });

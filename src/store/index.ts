@@ -1,8 +1,12 @@
 /**
  * SQLite history and last-known state (better-sqlite3, WAL). Writes are queued and flushed in one
  * transaction on a short timer or when the queue is full, so 10,000 keys do not mean 10,000
- * fsyncs. Raw runs are kept for storage.rawRetention, then folded into hourly rollups; history()
- * reads both and hands analysis one seamless, oldest-first series.
+ * fsyncs. Each run is also folded at once into its key's hourly rollup (kept in memory for the
+ * key's current hour, written in the same transaction as the raw row), so rollups always hold every
+ * run. history() reads the rollups of the hours before the key's current one plus the current
+ * hour's raw runs: ~170 samples for a week instead of every raw run. Raw runs are kept for
+ * storage.rawRetention (detail, rawRuns()), then deleted in small steps (pruneStep) that the daemon
+ * interleaves with its other work.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -14,8 +18,12 @@ import type { KeyState } from '../state.js';
 import type { Currency, KeyFacts, ProbeOutcome } from '../../probes/types.js';
 import { migrate } from './migrate.js';
 import { CORE_MIGRATIONS } from './migrations.js';
+import { emptyRollup, foldRaw, hourOf, HOUR_MS, PUT_ROLLUP_SQL, ROLLUP_COLUMNS, type RawFields, type RollupRow } from './rollup.js';
 
-export const HOUR_MS = 3_600_000;
+export { HOUR_MS, hourOf } from './rollup.js';
+
+/** "No upper bound" for a time range, as SQLite compares it. */
+const NO_END = Number.MAX_SAFE_INTEGER;
 
 /** One key run as the store records it. */
 export interface RunRecord {
@@ -50,9 +58,10 @@ export interface StoreStats {
 }
 
 export interface RollupResult {
-  /** Raw rows folded into rollups and deleted. */
-  rolledUp: number;
-  /** Rollup rows (and stray raw rows) older than retention deleted. */
+  /** Raw rows older than rawRetention (never the current hour's) deleted. */
+  prunedRaw: number;
+  /** Rollup rows older than retention deleted. */
+  prunedRollups: number;
   pruned: number;
 }
 
@@ -66,43 +75,27 @@ export interface Store {
   forgetState(key: string): void;
   /** Writes everything queued, in one transaction. */
   flush(): void;
-  /** Oldest first: hourly rollups for the old part, raw runs for the recent part. */
+  /**
+   * Oldest first: the hourly rollups of the hours before the key's current hour, then that hour's
+   * raw runs (incl. runs still queued). Every run counted once. Only rollups whose last run is at or
+   * after sinceMs (a rollup stands for its whole hour).
+   */
   history(key: string, sinceMs: number): HistorySample[];
+  /** Raw runs (one sample each) with fromMs <= at < toMs, as far as rawRetention kept them. */
+  rawRuns(key: string, fromMs: number, toMs: number): HistorySample[];
+  /**
+   * Deletes at most maxRows rows: raw runs older than rawRetention (never the current hour's), then
+   * rollups older than retention. Returns how many it deleted; call again until 0, yielding between.
+   */
+  pruneStep(now: number, rawRetentionMs: number, retentionMs: number, maxRows: number): number;
+  /** All of pruneStep's work at once, in one transaction (tests, tools). */
   rollupAndPrune(now: number, rawRetentionMs: number, retentionMs: number): RollupResult;
   loadStates(): Map<string, KeyState>;
   stats(): StoreStats;
   close(): void;
 }
 
-interface RawRow {
-  id: number;
-  at: number;
-  key: string;
-  ok: number;
-  error_kind: string | null;
-  duration_ms: number;
-  valid: number | null;
-  currency: string | null;
-  usage_total: number | null;
-  usage_daily: number | null;
-  usage_weekly: number | null;
-  usage_monthly: number | null;
-  limit_value: number | null;
-  limit_remaining: number | null;
-  unlimited: number | null;
-  balance: number | null;
-}
-
-interface RollupRow extends Omit<RawRow, 'id' | 'at' | 'ok' | 'error_kind' | 'duration_ms'> {
-  hour: number;
-  last_at: number;
-  runs: number;
-  ok_runs: number;
-  failures: string;
-  latency_ms: number | null;
-}
-
-type Write = { kind: 'run'; run: RunRecord } | { kind: 'state'; state: KeyState } | { kind: 'forget'; key: string };
+type Write = { kind: 'run'; params: RunParams } | { kind: 'state'; state: KeyState } | { kind: 'forget'; key: string };
 
 export function openStore(path: string, opts: StoreOptions = {}): Store {
   const file = path === ':memory:' ? path : resolve(path);
@@ -127,27 +120,41 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
      ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state`,
   );
   const deleteState = db.prepare('DELETE FROM key_state WHERE key = ?');
-  // Only what a HistorySample needs (the per-probe JSON stays on disk), as arrays: analysis reads
-  // thousands of raw rows per key run, and arrays come out of SQLite twice as fast as row objects.
-  const selectRaw = db
+  // Arrays again (168 rollups per key run for a week); `hour >= ?` bounds the primary key scan,
+  // `last_at >= ?` keeps the old meaning of `since` (a rollup whose runs all precede it is left out).
+  const selectRollups = db
+    .prepare(`SELECT ${ROLLUP_SAMPLE_COLUMNS} FROM rollups WHERE key = ? AND hour >= ? AND hour < ? AND last_at >= ? ORDER BY hour`)
+    .raw(true);
+  const selectRollup = db.prepare(`SELECT ${ROLLUP_COLUMNS} FROM rollups WHERE key = ? AND hour = ?`);
+  const selectLatestHour = db.prepare('SELECT max(hour) FROM rollups WHERE key = ?').pluck();
+  // Only what a HistorySample needs (the per-probe JSON stays on disk), as arrays: they come out
+  // of SQLite twice as fast as row objects.
+  const selectRawRange = db
     .prepare(
       `SELECT at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
-         limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? AND at >= ? ORDER BY at, id`,
+         limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? AND at >= ? AND at < ? ORDER BY at, id`,
     )
     .raw(true);
-  const selectRollups = db.prepare('SELECT * FROM rollups WHERE key = ? AND last_at >= ? ORDER BY hour');
+  const putRollup = db.prepare(PUT_ROLLUP_SQL);
+  // Chunked deletes: each step holds the event loop for a few ms, not for an hour of rows at once.
+  const deleteRawStep = db.prepare('DELETE FROM probe_runs WHERE id IN (SELECT id FROM probe_runs WHERE at < ? LIMIT ?)');
+  const deleteRollupsStep = db.prepare('DELETE FROM rollups WHERE rowid IN (SELECT rowid FROM rollups WHERE hour <= ? LIMIT ?)');
   const selectStates = db.prepare('SELECT state FROM key_state');
 
   let queue: Write[] = [];
   let timer: NodeJS.Timeout | undefined;
   const counters = { flushes: 0, rowsWritten: 0 };
   let closed = false;
+  /** Per key, the rollup of the newest hour it ran in: every run is folded into it as recorded. */
+  const current = new Map<string, RollupRow>();
+  /** Rollups changed since the last flush, per key and hour; written with the raw rows. */
+  let dirty = new Map<string, Map<number, RollupRow>>();
 
-  const writeAll = db.transaction((writes: Write[]) => {
+  const writeAll = db.transaction((writes: Write[], rollups: Map<string, Map<number, RollupRow>>) => {
     // Only the newest state of a key matters; write it once.
     const states = new Map<string, KeyState | null>();
     for (const w of writes) {
-      if (w.kind === 'run') insertRun.run(runParams(w.run));
+      if (w.kind === 'run') insertRun.run(w.params);
       else if (w.kind === 'state') states.set(w.state.name, w.state);
       else states.set(w.key, null);
     }
@@ -155,6 +162,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
       if (state === null) deleteState.run(key);
       else upsertState.run(key, state.lastRunAt ?? 0, stateJson(state));
     }
+    for (const hours of rollups.values()) for (const agg of hours.values()) putRollup.run(agg);
   });
 
   function flush(): void {
@@ -162,15 +170,19 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
       clearTimeout(timer);
       timer = undefined;
     }
-    if (queue.length === 0 || closed) return;
+    if ((queue.length === 0 && dirty.size === 0) || closed) return;
     const batch = queue;
+    const rollups = dirty;
     queue = [];
+    dirty = new Map();
     try {
-      writeAll(batch);
+      writeAll(batch, rollups);
       counters.flushes++;
       counters.rowsWritten += batch.length;
     } catch (err) {
-      // Keep the daemon alive (a full disk should not stop probing); the rows are lost, loudly.
+      // Keep the daemon alive (a full disk should not stop probing); the raw rows are lost, loudly.
+      // The rollups stay dirty (they hold the runs' counts) and go with the next flush.
+      for (const [key, hours] of rollups) for (const [hour, agg] of hours) dirtyFor(key).set(hour, agg);
       log?.error({ err, rows: batch.length }, 'store write failed');
     }
   }
@@ -185,56 +197,98 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     }
   }
 
+  function dirtyFor(key: string): Map<number, RollupRow> {
+    let hours = dirty.get(key);
+    if (hours === undefined) dirty.set(key, (hours = new Map()));
+    return hours;
+  }
+
+  /** The freshest copy of a key's rollup for an hour: in memory (current or unflushed), else SQLite. */
+  function rollupOf(key: string, hour: number): RollupRow | undefined {
+    const cur = current.get(key);
+    if (cur !== undefined && cur.hour === hour) return cur;
+    return dirty.get(key)?.get(hour) ?? (selectRollup.get(key, hour) as RollupRow | undefined);
+  }
+
+  function recordRun(run: RunRecord): void {
+    if (closed) return;
+    const params = runParams(run);
+    const hour = hourOf(params.at);
+    // After a restart the first run of an hour loads the stored rollup, so counts continue.
+    const agg = rollupOf(params.key, hour) ?? emptyRollup(params.key, hour);
+    const cur = current.get(params.key);
+    if (cur === undefined || hour >= cur.hour) current.set(params.key, agg);
+    foldRaw(agg, params);
+    dirtyFor(params.key).set(hour, agg);
+    enqueue({ kind: 'run', params });
+  }
+
+  /** Runs of `key` still in the queue with from <= at < to, as samples. */
+  function queuedRuns(key: string, from: number, to: number): HistorySample[] {
+    const out: HistorySample[] = [];
+    for (const w of queue) if (w.kind === 'run' && w.params.key === key && w.params.at >= from && w.params.at < to) out.push(rawSample(w.params));
+    return out;
+  }
+
   function history(key: string, sinceMs: number): HistorySample[] {
-    const rolled = (selectRollups.all(key, sinceMs) as RollupRow[]).map(rollupSample);
-    const raw = (selectRaw.all(key, sinceMs) as RawColumns[]).map(rawSampleOf);
+    // The key's current hour: the newest it ran in (in memory once it ran in this process).
+    const boundary = current.get(key)?.hour ?? (selectLatestHour.get(key) as number | null);
+    if (boundary === null) return rawRuns(key, sinceMs, NO_END);
+    const from = hourOf(sinceMs);
+    const out: HistorySample[] = [];
+    if (from < boundary) {
+      const pending = dirty.get(key);
+      let rows = selectRollups.all(key, from, boundary, sinceMs) as RollupSampleColumns[];
+      // Rollups changed since the last flush (an hour that ended moments ago) replace their stored copy.
+      const newer = pending === undefined ? [] : [...pending.values()].filter((r) => r.hour >= from && r.hour < boundary && r.last_at >= sinceMs);
+      if (newer.length > 0) {
+        const hours = new Set(newer.map((r) => r.hour));
+        rows = rows.filter((c) => !hours.has(c[0]));
+        rows.push(...newer.map(rollupColumnsOf));
+        rows.sort((a, b) => a[0] - b[0]);
+      }
+      for (const c of rows) out.push(rollupSampleOf(c));
+    }
+    const lo = Math.max(sinceMs, boundary);
+    const raw = rawRuns(key, lo, NO_END);
+    if (sinceMs <= boundary) {
+      // The current hour in raw detail if every run of it is still there (a prune or a failed
+      // write may have taken some), else its rollup: never a run missing, never one twice.
+      const agg = rollupOf(key, boundary);
+      const inHour = raw.filter((s) => s.at < boundary + HOUR_MS).length;
+      if (agg !== undefined && inHour !== agg.runs) {
+        out.push(rollupSampleOf(rollupColumnsOf(agg)));
+        for (const s of raw) if (s.at >= boundary + HOUR_MS) out.push(s);
+        return out.sort((a, b) => a.at - b.at);
+      }
+    }
+    for (const s of raw) out.push(s);
+    return out.sort((a, b) => a.at - b.at);
+  }
+
+  function rawRuns(key: string, fromMs: number, toMs: number): HistorySample[] {
+    const stored = (selectRawRange.all(key, fromMs, toMs) as RawColumns[]).map(rawSampleOf);
     // Runs still queued are read from the queue, not flushed: analysis after every run would
     // otherwise turn the batch back into one transaction per run.
-    const queued = queue.flatMap((w) => (w.kind === 'run' && w.run.key === key && w.run.at >= sinceMs ? [rawSample(runParams(w.run))] : []));
-    // Rollups only hold runs older than any raw row still kept, so a merge by time is seamless.
-    return [...rolled, ...raw, ...queued].sort((a, b) => a.at - b.at);
+    const queued = queuedRuns(key, fromMs, toMs);
+    return queued.length === 0 ? stored : [...stored, ...queued].sort((a, b) => a.at - b.at);
+  }
+
+  function pruneStep(now: number, rawRetentionMs: number, retentionMs: number, maxRows: number): number {
+    flush();
+    const c = cutoffs(now, rawRetentionMs, retentionMs);
+    let deleted = deleteRawStep.run(c.raw, maxRows).changes;
+    if (deleted < maxRows) deleted += deleteRollupsStep.run(c.rollupHour, maxRows - deleted).changes;
+    return deleted;
   }
 
   function rollupAndPrune(now: number, rawRetentionMs: number, retentionMs: number): RollupResult {
     flush();
-    const cutoff = now - rawRetentionMs;
-    const oldest = now - retentionMs;
+    const c = cutoffs(now, rawRetentionMs, retentionMs);
     return db.transaction((): RollupResult => {
-      const aggregates = new Map<string, RollupRow>();
-      const getRollup = db.prepare('SELECT * FROM rollups WHERE key = ? AND hour = ?');
-      let rolledUp = 0;
-      // Arrays, and only the columns a rollup keeps: this loop walks an hour of every key's runs.
-      const rows = db
-        .prepare(
-          `SELECT key, at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
-             limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE at < ? ORDER BY at, id`,
-        )
-        .raw(true)
-        .iterate(cutoff) as Iterable<[string, ...RawColumns]>;
-      for (const [key, ...columns] of rows) {
-        const row = rawRowOf(columns as RawColumns, key);
-        const hour = Math.floor(row.at / HOUR_MS) * HOUR_MS;
-        const id = `${row.key}\u0000${hour}`;
-        let agg = aggregates.get(id);
-        if (agg === undefined) {
-          agg = (getRollup.get(row.key, hour) as RollupRow | undefined) ?? emptyRollup(row.key, hour);
-          aggregates.set(id, agg);
-        }
-        foldRaw(agg, row);
-        rolledUp++;
-      }
-      const put = db.prepare(`INSERT OR REPLACE INTO rollups
-        (key, hour, last_at, runs, ok_runs, failures, latency_ms, valid, currency, usage_total, usage_daily,
-         usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance)
-        VALUES (@key, @hour, @last_at, @runs, @ok_runs, @failures, @latency_ms, @valid, @currency, @usage_total,
-         @usage_daily, @usage_weekly, @usage_monthly, @limit_value, @limit_remaining, @unlimited, @balance)`);
-      for (const agg of aggregates.values()) put.run(agg);
-      db.prepare('DELETE FROM probe_runs WHERE at < ?').run(cutoff);
-      // `hour <= oldest - 1h`, not `hour + 1h <= oldest`: the bare column uses the rollups_hour index
-      // instead of scanning every rollup (1.3 s on 30 days of 10,000 keys, at every start-up).
-      const prunedRollups = db.prepare('DELETE FROM rollups WHERE hour <= ?').run(oldest - HOUR_MS).changes;
-      const prunedRaw = db.prepare('DELETE FROM probe_runs WHERE at < ?').run(oldest).changes;
-      return { rolledUp, pruned: prunedRollups + prunedRaw };
+      const prunedRaw = db.prepare('DELETE FROM probe_runs WHERE at < ?').run(c.raw).changes;
+      const prunedRollups = db.prepare('DELETE FROM rollups WHERE hour <= ?').run(c.rollupHour).changes;
+      return { prunedRaw, prunedRollups, pruned: prunedRaw + prunedRollups };
     })();
   }
 
@@ -255,11 +309,13 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   return {
     path: file,
     db,
-    recordRun: (run) => enqueue({ kind: 'run', run }),
+    recordRun,
     saveState: (state) => enqueue({ kind: 'state', state }),
     forgetState: (key) => enqueue({ kind: 'forget', key }),
     flush,
     history,
+    rawRuns,
+    pruneStep,
     rollupAndPrune,
     loadStates,
     stats: () => ({ ...counters, pending: queue.length }),
@@ -272,7 +328,16 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   };
 }
 
-type RunParams = Omit<RawRow, 'id'> & { provider: string; failed_probe: string | null; probes: string };
+type RunParams = RawFields & { provider: string; failed_probe: string | null; probes: string };
+
+/**
+ * What pruning deletes: raw runs before `raw` (rawRetention ago, but never the current hour's, which
+ * history() reads in detail) and rollups with `hour <= rollupHour` (older than retention; the bare
+ * column uses the rollups_hour index).
+ */
+function cutoffs(now: number, rawRetentionMs: number, retentionMs: number): { raw: number; rollupHour: number } {
+  return { raw: Math.min(hourOf(now), now - Math.min(rawRetentionMs, retentionMs)), rollupHour: now - retentionMs - HOUR_MS };
+}
 
 function runParams(run: RunRecord): RunParams {
   const f = run.facts;
@@ -312,56 +377,8 @@ function stateJson(state: KeyState): string {
   return scrubSecrets(JSON.stringify(state));
 }
 
-function emptyRollup(key: string, hour: number): RollupRow {
-  return {
-    key,
-    hour,
-    last_at: hour,
-    runs: 0,
-    ok_runs: 0,
-    failures: '{}',
-    latency_ms: null,
-    valid: null,
-    currency: null,
-    usage_total: null,
-    usage_daily: null,
-    usage_weekly: null,
-    usage_monthly: null,
-    limit_value: null,
-    limit_remaining: null,
-    unlimited: null,
-    balance: null,
-  };
-}
-
-const LAST_VALUE_FIELDS = ['valid', 'currency', 'usage_total', 'usage_daily', 'usage_weekly', 'usage_monthly', 'balance'] as const;
-
-/** Folds one raw run (newer than anything already in the rollup) into it. */
-function foldRaw(agg: RollupRow, row: Omit<RawRow, 'id'>): void {
-  const meanBefore = agg.latency_ms ?? 0;
-  agg.latency_ms = (meanBefore * agg.runs + row.duration_ms) / (agg.runs + 1);
-  agg.runs += 1;
-  if (row.ok === 1) agg.ok_runs += 1;
-  else {
-    const failures = JSON.parse(agg.failures) as Record<string, number>;
-    const kind = row.error_kind ?? 'unknown';
-    failures[kind] = (failures[kind] ?? 0) + 1;
-    agg.failures = JSON.stringify(failures);
-  }
-  agg.last_at = Math.max(agg.last_at, row.at);
-  // Last values seen in the hour; a failed run that learned nothing does not blank them.
-  for (const f of LAST_VALUE_FIELDS) {
-    if (row[f] !== null) (agg as unknown as Record<string, unknown>)[f] = row[f];
-  }
-  if (row.unlimited !== null) {
-    agg.unlimited = row.unlimited;
-    agg.limit_value = row.limit_value;
-    agg.limit_remaining = row.limit_remaining;
-  }
-}
-
 /** Adds the money fields to a sample in place (no intermediate object: this runs for every history row). */
-function addMoney(s: HistorySample, row: Omit<RawRow, 'id' | 'at' | 'ok' | 'error_kind' | 'duration_ms'>): HistorySample {
+function addMoney(s: HistorySample, row: Omit<RawFields, 'at' | 'key' | 'ok' | 'error_kind' | 'duration_ms'>): HistorySample {
   if (row.valid !== null) s.valid = row.valid === 1;
   if (row.currency !== null) s.currency = row.currency as Currency;
   if (row.usage_total !== null) s.usageTotal = row.usage_total;
@@ -379,7 +396,7 @@ function addMoney(s: HistorySample, row: Omit<RawRow, 'id' | 'at' | 'ok' | 'erro
   return s;
 }
 
-/** The columns selectRaw returns, in its order. */
+/** The columns selectRawRange returns, in its order. */
 type RawColumns = [
   at: number,
   ok: number,
@@ -397,7 +414,7 @@ type RawColumns = [
   balance: number | null,
 ];
 
-function rawRowOf(c: RawColumns, key = ''): Omit<RawRow, 'id'> {
+function rawRowOf(c: RawColumns, key = ''): RawFields {
   const [at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance] = c;
   return { at, key, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance };
 }
@@ -406,18 +423,48 @@ function rawSampleOf(c: RawColumns): HistorySample {
   return rawSample(rawRowOf(c));
 }
 
-function rawSample(row: Omit<RawRow, 'id'>): HistorySample {
+function rawSample(row: RawFields): HistorySample {
   const s: HistorySample = { at: row.at, runs: 1, okRuns: row.ok };
   if (row.ok === 0) s.failures = { [row.error_kind ?? 'unknown']: 1 };
   s.latencyMs = row.duration_ms;
   return addMoney(s, row);
 }
 
-function rollupSample(row: RollupRow): HistorySample {
+const ROLLUP_SAMPLE_COLUMNS =
+  'hour, last_at, runs, ok_runs, failures, latency_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance';
+
+/** The columns selectRollups returns, in its order. */
+type RollupSampleColumns = [
+  hour: number,
+  last_at: number,
+  runs: number,
+  ok_runs: number,
+  failures: string,
+  latency_ms: number | null,
+  valid: number | null,
+  currency: string | null,
+  usage_total: number | null,
+  usage_daily: number | null,
+  usage_weekly: number | null,
+  usage_monthly: number | null,
+  limit_value: number | null,
+  limit_remaining: number | null,
+  unlimited: number | null,
+  balance: number | null,
+];
+
+function rollupColumnsOf(r: RollupRow): RollupSampleColumns {
+  return [r.hour, r.last_at, r.runs, r.ok_runs, r.failures, r.latency_ms, r.valid, r.currency, r.usage_total, r.usage_daily, r.usage_weekly, r.usage_monthly, r.limit_value, r.limit_remaining, r.unlimited, r.balance];
+}
+
+function rollupSampleOf(c: RollupSampleColumns): HistorySample {
+  const [, last_at, runs, ok_runs, failuresJson, latency_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance] = c;
+  const s: HistorySample = { at: last_at, runs, okRuns: ok_runs };
   // Most hours had no failure: skip parsing the '{}' (history() maps ~170 rollups per key run).
-  const failures = row.failures === '{}' ? undefined : (JSON.parse(row.failures) as Record<string, number>);
-  const s: HistorySample = { at: row.last_at, runs: row.runs, okRuns: row.ok_runs };
-  if (failures !== undefined && Object.keys(failures).length > 0) s.failures = failures;
-  if (row.latency_ms !== null) s.latencyMs = row.latency_ms;
-  return addMoney(s, row);
+  if (failuresJson !== '{}') {
+    const failures = JSON.parse(failuresJson) as Record<string, number>;
+    if (Object.keys(failures).length > 0) s.failures = failures;
+  }
+  if (latency_ms !== null) s.latencyMs = latency_ms;
+  return addMoney(s, { valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance });
 }

@@ -4,6 +4,7 @@
  * state JSON carries only the fingerprint and masked form.
  */
 import type { Migration } from './migrate.js';
+import { foldAllRaw } from './rollup.js';
 
 export const CORE_MIGRATIONS: readonly Migration[] = [
   {
@@ -42,7 +43,7 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
         state TEXT NOT NULL
       );
 
-      -- Hourly rollups of raw runs older than storage.rawRetention.
+      -- Hourly rollups (since version 2: of every run, kept current as runs are recorded).
       CREATE TABLE rollups (
         key TEXT NOT NULL,
         hour INTEGER NOT NULL,
@@ -65,5 +66,15 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX rollups_hour ON rollups (hour);
     `,
+  },
+  {
+    // Rollups became eager: every recorded run is folded into its hour at once, and raw rows are
+    // kept beside them only for the current hour's detail (and storage.rawRetention). A version 1
+    // database still holds raw rows that no rollup covers (the old job deleted what it folded),
+    // so fold them all now: after this, rollups hold every run, none twice.
+    version: 2,
+    up: (db) => {
+      foldAllRaw(db);
+    },
   },
 ];
