@@ -10,7 +10,9 @@
  * known rate, so the bench also checks the 24h burn rate it gets back (and says if it is off).
  * test/analysis-history.test.ts runs a small version of the same generator for correctness.
  *
- * Measured (2 vCPU shared with other jobs, Node 20, better-sqlite3 12), 1,000 keys x 30 days x 1 min:
+ * Measured before eager rollups (the store then rolled raw runs up only once older than 48h, so
+ * analysis read ~3,000 samples; now ~170-230), 2 vCPU shared with other jobs, Node 20,
+ * better-sqlite3 12, 1,000 keys x 30 days x 1 min:
  *   43.2M runs written in 514 s (11.9 µs/run), rollups 351 s for 40.3M raw rows;
  *   kept 2,881,000 raw rows (48h) + 672,000 hourly rollups; DB 733 MiB after VACUUM (766 before):
  *   raw 48h with indexes 634 MiB (~231 B/run), rollups with indexes 99 MiB (~3.6 KiB per key per day);

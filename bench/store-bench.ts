@@ -1,12 +1,13 @@
 /**
- * Store figures for the benchmark: bytes per key per day once raw runs are rolled up, bytes per raw
- * run (what storage.rawRetention costs), how long the rollup job holds the event loop, and a
- * synthetic store holding 30 days of history for the start-up measurement.
+ * Store figures for the benchmark: bytes per key per day of hourly rollups, bytes per raw run (what
+ * storage.rawRetention costs), how long one pruning step holds the event loop, and a synthetic
+ * store holding 30 days of history for the start-up measurement.
  */
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
-import { HOUR_MS, openStore, type RunRecord } from '../src/store/index.js';
+import { HOUR_MS, hourOf, openStore, type RunRecord } from '../src/store/index.js';
+import { emptyRollup, foldRaw, PUT_ROLLUP_SQL, type RollupRow } from '../src/store/rollup.js';
 import type { KeyState } from '../src/state.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
 import { createHash } from 'node:crypto';
@@ -57,16 +58,23 @@ export interface StorageFigures {
   rollupBytesPerKeyDay: number;
   /** The whole file after rollups, per key per day (what the disk grows by). */
   fileBytesPerKeyDay: number;
-  /** recordRun + flush, CPU µs per run (batched in transactions). */
+  /** recordRun + flush, CPU µs per run (batched in transactions; incl. the eager rollup upsert). */
   writeUsPerRun: number;
-  /** rollupAndPrune wall ms per 1,000 raw rows (one synchronous transaction: it blocks the loop). */
-  rollupMsPer1000Rows: number;
+  /** Pruning old raw rows with the daemon's pruneStep: wall ms per 1,000 rows deleted. */
+  pruneMsPer1000Rows: number;
+  /** The longest single pruneStep of PRUNE_STEP_ROWS rows (what one step holds the event loop). */
+  pruneStepMaxMs: number;
+  pruneStepRows: number;
   flushes: number;
 }
 
+/** The daemon's step size (src/daemon.ts PRUNE_STEP_ROWS). */
+export const PRUNE_STEP_ROWS = 5_000;
+
 /**
- * Records `days` of runs for `keys` keys through the real Store (batched writes), measures the raw
- * size, rolls everything up with the real job, vacuums, and measures again.
+ * Records `days` of runs for `keys` keys through the real Store (batched writes, rollups kept
+ * current as it goes), measures the raw size, prunes the raw rows in the daemon's steps, vacuums,
+ * and measures again.
  */
 export function measureStorage(dir: string, o: { keys: number; days: number; intervalS: number }): StorageFigures {
   const file = join(dir, 'storage.db');
@@ -89,9 +97,18 @@ export function measureStorage(dir: string, o: { keys: number; days: number; int
   const writeUsPerRun = (cpu.user + cpu.system) / runs;
   const rawBytes = sumOf(tableBytes(store.db), RAW_OBJECTS);
 
-  const t0 = performance.now();
-  store.rollupAndPrune(end + step, 0, 365 * DAY_MS);
-  const rollupMs = performance.now() - t0;
+  let pruned = 0;
+  let pruneMs = 0;
+  let pruneStepMaxMs = 0;
+  for (;;) {
+    const t0 = performance.now();
+    const n = store.pruneStep(end + step, 0, 365 * DAY_MS, PRUNE_STEP_ROWS);
+    const ms = performance.now() - t0;
+    if (n === 0) break;
+    pruned += n;
+    pruneMs += ms;
+    pruneStepMaxMs = Math.max(pruneStepMaxMs, ms);
+  }
   store.db.exec('VACUUM');
   const after = tableBytes(store.db);
   const fileBytes = Object.values(after).reduce((s, b) => s + b, 0);
@@ -110,7 +127,9 @@ export function measureStorage(dir: string, o: { keys: number; days: number; int
     rollupBytesPerKeyDay: Math.round(sumOf(after, ROLLUP_OBJECTS) / keyDays),
     fileBytesPerKeyDay: Math.round(fileBytes / keyDays),
     writeUsPerRun: Math.round(writeUsPerRun * 10) / 10,
-    rollupMsPer1000Rows: Math.round((rollupMs / runs) * 1000 * 100) / 100,
+    pruneMsPer1000Rows: Math.round((pruneMs / pruned) * 1000 * 100) / 100,
+    pruneStepMaxMs: Math.round(pruneStepMaxMs * 10) / 10,
+    pruneStepRows: PRUNE_STEP_ROWS,
     flushes,
   };
 }
@@ -182,14 +201,15 @@ export interface StartupStoreOptions {
 }
 
 /**
- * A store as a daemon would leave it after `days` of monitoring `keys` keys: hourly rollups for the
- * old part, raw runs for the last rawHours, and every key's last state. Written with plain INSERTs
+ * A store as a daemon would leave it after `days` of monitoring `keys` keys: a rollup for every hour
+ * (eager: the raw-covered hours' rollups are folded from their raw rows, as recordRun would), raw
+ * runs for the last rawHours, and every key's last state. Written with plain INSERTs
  * into the real schema (made by openStore's migrations), because pushing 10 million rows through
  * recordRun would measure the generator, not the start-up. Cached by its parameters.
  */
 export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { file: string; cached: boolean; rows: number } {
   mkdirSync(cacheDir, { recursive: true });
-  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v2.db`);
+  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v3.db`);
   // A cached store older than its raw window would make the daemon's start-up rollup catch up
   // hours of raw rows, which is a different measurement; rebuild it instead.
   if (existsSync(file) && Date.now() - statSync(file).mtimeMs < Math.min(12, o.rawHours / 2) * HOUR_MS) {
@@ -200,6 +220,7 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
   const store = openStore(tmp);
   const db = store.db;
   db.pragma('synchronous = OFF');
+  const putRollup = db.prepare(PUT_ROLLUP_SQL);
   const insertRollup = db.prepare(`INSERT INTO rollups (key, hour, last_at, runs, ok_runs, failures, latency_ms, valid,
     currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance)
     VALUES (?, ?, ?, ?, ?, '{}', ?, 1, 'USD', ?, ?, ?, ?, ?, ?, ?, NULL)`);
@@ -225,11 +246,20 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
     }
     const step = o.intervalS * 1000;
     const phase = Math.floor((i * step) / o.keys);
+    let agg: RollupRow | undefined;
     for (let at = rawFrom + phase; at < o.now; at += step) {
       const u = (i % 97) * 1.5 + ((at - firstHour) / HOUR_MS) * 0.01;
-      insertRaw.run(at, name, u, u / 30, u / 4, u, unlimited ? null : 200, unlimited ? null : 200 - u, unlimited ? 1 : 0, probes);
+      const limit = unlimited ? null : 200;
+      const remaining = unlimited ? null : 200 - u;
+      insertRaw.run(at, name, u, u / 30, u / 4, u, limit, remaining, unlimited ? 1 : 0, probes);
+      if (agg === undefined || agg.hour !== hourOf(at)) {
+        if (agg !== undefined) putRollup.run(agg);
+        agg = emptyRollup(name, hourOf(at));
+      }
+      foldRaw(agg, { at, key: name, ok: 1, error_kind: null, duration_ms: 5, valid: 1, currency: 'USD', usage_total: u, usage_daily: u / 30, usage_weekly: u / 4, usage_monthly: u, limit_value: limit, limit_remaining: remaining, unlimited: unlimited ? 1 : 0, balance: null });
       rows++;
     }
+    if (agg !== undefined) putRollup.run(agg);
   });
   for (let i = 0; i < o.keys; i++) {
     writeKey(i);
@@ -273,10 +303,10 @@ export interface HistoryDepthFigures {
 
 /**
  * What the daemon pays after every key run at STEADY STATE: store.history() over the 7-day analysis
- * window plus the analysis itself, for a key with a week of runs at `intervalS` (raw for
- * rawRetention, hourly rollups before). The fleet phases start from a store with only an hour of
- * raw history (a full 48 h of raw runs for 10,000 keys at 60 s is 28.8 million rows, 6.6 GB), so
- * this is measured here, on one key, and projected.
+ * window plus the analysis itself, for a key with a week of runs at `intervalS` recorded through
+ * the real store (eager rollups), raw pruned to rawRetention. The fleet phases start from a store
+ * with only an hour of raw history (a full 48 h of raw runs for 10,000 keys at 60 s is 28.8 million
+ * rows, 6.6 GB), so this is measured here, on one key, and projected.
  */
 export function measureHistoryDepth(
   dir: string,
