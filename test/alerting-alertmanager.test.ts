@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopProcess } from './helpers/ops.js';
 import { config, FAKE_KEY, harness, keyState } from './fixtures/alerting/harness.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { requireTool } from './helpers/tools.js';
@@ -40,7 +41,8 @@ describe.skipIf(bin === undefined)('alertmanager notifier', () => {
     await waitReady(`${amUrl}/-/ready`, 20_000);
   });
   afterAll(async () => {
-    am?.kill('SIGTERM');
+    // Wait for Alertmanager to exit before removing its data directory (it writes on shutdown).
+    if (am) await stopProcess(am);
     await receiver?.close();
     rmSync(dir, { recursive: true, force: true });
   });
