@@ -39,3 +39,29 @@ describe('keywatch demo', () => {
     expect(demo.sim.server.violations).toEqual([]);
   });
 });
+
+describe('keywatch demo on a busy port', () => {
+  it('exits 1 with a hint instead of a stack trace', async () => {
+    const { createServer } = await import('node:net');
+    const { runCli } = await import('../src/cli/index.js');
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as { port: number }).port;
+    const dir = mkdtempSync(join(tmpdir(), 'kw-demo-busy-'));
+    let err = '';
+    const stderr = new PassThrough();
+    stderr.on('data', (c: Buffer) => (err += c.toString()));
+
+    const code = await runCli(['demo', '--listen', `127.0.0.1:${port}`, '--data', dir], {
+      stdout: new PassThrough(),
+      stderr,
+      stdin: process.stdin,
+      env: { KEYWATCH_LOG_LEVEL: 'silent' },
+    });
+
+    busy.close();
+    rmSync(dir, { recursive: true, force: true });
+    expect(code).toBe(1);
+    expect(err).toContain(`cannot listen on 127.0.0.1:${port} (EADDRINUSE)`);
+  });
+});

@@ -24,7 +24,17 @@ const demo: Command = async (args, io) => {
   const dbPath = values.db ?? join(dir, 'keywatch.db');
   // Logs go to stderr at warn by default so the alert lines and summaries stay readable.
   const log = createLogger({ level: values['log-level'] ?? io.env.KEYWATCH_LOG_LEVEL ?? 'warn', destination: io.stderr });
-  const d = await startDemo({ listen, dbPath, log, out: io.stdout, summaryEveryMs: 15_000, handleSignals: true });
+  let d;
+  try {
+    d = await startDemo({ listen, dbPath, log, out: io.stdout, summaryEveryMs: 15_000, handleSignals: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      writeLine(io.stderr, `keywatch demo: cannot listen on ${listen} (${code}); try --listen 127.0.0.1:9478`);
+      return 1;
+    }
+    throw err;
+  }
   writeLine(io.stdout, `keywatch demo: simulated OpenRouter at ${d.sim.url}, store ${dbPath}`);
   writeLine(io.stdout, `  metrics   ${d.daemon.url}/metrics`);
   writeLine(io.stdout, `  keys      ${d.daemon.url}/api/keys`);
