@@ -260,3 +260,11 @@ describe('the JSON Schema agrees with the loader', () => {
     expect(issuesOf('server: { lisen: "127.0.0.1:1" }')).toEqual(['server.lisen: unknown field']);
   });
 });
+
+describe('config: providers section', () => {
+  it('names a misspelt provider under providers:', () => {
+    const issues = issuesOf('providers:\n  openruter: { baseUrl: "http://127.0.0.1:1/api/v1" }\n  openrouter: { concurrency: 4 }');
+
+    expect(issues).toEqual([expect.stringMatching(/^providers\.openruter: unknown provider "openruter"/)]);
+  });
+});

@@ -138,7 +138,7 @@ function resolveKey(cfg: Config, k: KeyConfig, key: Secret): ResolvedKey {
   };
 }
 
-/** Provider ids of keys[] and accounts[], wherever they are strings (the shape may be wrong elsewhere). */
+/** Provider ids of keys[], accounts[] and providers:, wherever they are strings (the shape may be wrong elsewhere). */
 function checkProviders(data: unknown, known: ReadonlySet<string> | undefined): ConfigIssue[] {
   if (known === undefined) return [];
   const list = [...known].sort().join(', ');
@@ -149,6 +149,12 @@ function checkProviders(data: unknown, known: ReadonlySet<string> | undefined): 
         out.push({ path: `${section}[${i}].provider`, message: `unknown provider "${e.provider}" (known: ${list})` });
       }
     });
+  }
+  const providers = (data as { providers?: unknown } | null)?.providers;
+  if (providers !== null && typeof providers === 'object' && !Array.isArray(providers)) {
+    for (const id of Object.keys(providers)) {
+      if (id !== 'auto' && !known.has(id)) out.push({ path: `providers.${id}`, message: `unknown provider "${id}" (known: ${list})` });
+    }
   }
   return out;
 }
