@@ -113,6 +113,10 @@ export function openAlertDb(db: Database) {
     all: db.prepare('SELECT * FROM alert_outbox ORDER BY id'),
   };
 
+  // Each key's memory as last read or written, with its JSON: evaluate() runs for every key run, and
+  // the memory rarely changes, so it is read from SQLite once per key and written only when it changed.
+  const memories = new Map<string, { memory: KeyMemory; json: string }>();
+
   return {
     loadStates(): AlertRecord[] {
       return (q.allStates.all() as { data: string }[]).map((r) => JSON.parse(r.data) as AlertRecord);
@@ -121,17 +125,33 @@ export function openAlertDb(db: Database) {
       q.putState.run(r.key, r.rule, r.phase, JSON.stringify(r), now);
     },
     dropKey(key: string): void {
+      memories.delete(key);
       db.transaction(() => {
         q.dropStates.run(key);
         q.dropMemory.run(key);
       })();
     },
+    /** The key's memory (shared with the cache: treat it as read-only; updateMemory returns a copy). */
     getMemory(key: string): KeyMemory | undefined {
+      const cached = memories.get(key);
+      if (cached !== undefined) return cached.memory;
       const row = q.getMemory.get(key) as { data: string } | undefined;
-      return row ? (JSON.parse(row.data) as KeyMemory) : undefined;
+      if (row === undefined) return undefined;
+      const memory = JSON.parse(row.data) as KeyMemory;
+      memories.set(key, { memory, json: row.data });
+      return memory;
     },
-    putMemory(key: string, m: KeyMemory, now: number): void {
-      q.putMemory.run(key, JSON.stringify(m), now);
+    /** The JSON putMemory would write, or undefined when the stored row already holds exactly it. */
+    memoryChange(key: string, m: KeyMemory): string | undefined {
+      const json = JSON.stringify(m);
+      return memories.get(key)?.json === json ? undefined : json;
+    },
+    putMemory(key: string, m: KeyMemory, now: number, json = JSON.stringify(m)): void {
+      q.putMemory.run(key, json, now);
+    },
+    /** After the transaction that wrote it committed: this is now the stored memory. */
+    memoryStored(key: string, m: KeyMemory, json: string): void {
+      memories.set(key, { memory: m, json });
     },
     silences(now: number): SilenceRule[] {
       return (q.silences.all(now) as { data: string }[]).map((r) => JSON.parse(r.data) as SilenceRule);

@@ -1,7 +1,7 @@
 /**
  * Alerting: rules -> per-(key, rule) state machine -> routing -> durable outbox -> notifiers.
- * Each evaluation of a key is one SQLite transaction (state, memory, queued notifications), so a
- * restart resumes exactly where it stopped: nothing firing is forgotten or announced twice.
+ * Each evaluation of a key is at most one SQLite transaction (state, memory, queued notifications;
+ * none when nothing changed), so a restart resumes exactly where it stopped: nothing firing is forgotten or announced twice.
  * See README.md beside this file for the behaviour users can rely on.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -80,31 +80,40 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     const a = config.raw.alerting;
     const rows: NewOutboxRow[] = [];
 
-    db.transaction(() => {
-      for (const obs of observations) {
-        const rid = id(state.name, obs.rule);
-        const prev = records.get(rid);
-        const severity: Severity = (a.severities[obs.rule] as Severity | undefined) ?? DEFAULT_SEVERITIES[obs.rule];
-        const base: AlertRecord = {
-          ...(prev ?? inactiveRecord(state.name, obs.rule, severity, state.provider)),
-          severity,
-          provider: state.provider,
-          labels: state.labels,
-        };
-        const target = { key: state.name, rule: obs.rule, labels: state.labels };
-        const muted = invalid && INHIBITED_BY_INVALID.has(obs.rule) ? 'inhibited' : activeSilenceFor(silences, target, now) ? 'silenced' : undefined;
-        const { next, emit } = step(base, obs, now, { forMs: a.for, forProbes: a.forProbes, repeatMs: a.repeat, sendResolved: a.sendResolved, ...(muted ? { muted } : {}) });
-        const mine = emit ? route(next, obs, emit, state, now) : next.phase === 'firing' && !muted ? refreshAlertmanager(next, obs, state, now) : [];
-        if (mine.some((r) => r.payload.validForMs !== undefined)) next.refreshedAt = now;
-        rows.push(...mine);
-        if (prev === undefined && next.phase === 'inactive') continue;
-        if (prev !== undefined && JSON.stringify(prev) === JSON.stringify(next)) continue;
-        records.set(rid, next);
-        db.putState(next, now);
-      }
-      db.putMemory(state.name, updateMemory(memory, state, now), now);
-      db.enqueue(rows, now);
-    });
+    // Nothing is written when nothing changed (the common case: most runs change neither an alert
+    // nor the memory); what changed is written in one transaction, as before.
+    const changed: AlertRecord[] = [];
+    for (const obs of observations) {
+      const rid = id(state.name, obs.rule);
+      const prev = records.get(rid);
+      const severity: Severity = (a.severities[obs.rule] as Severity | undefined) ?? DEFAULT_SEVERITIES[obs.rule];
+      const base: AlertRecord = {
+        ...(prev ?? inactiveRecord(state.name, obs.rule, severity, state.provider)),
+        severity,
+        provider: state.provider,
+        labels: state.labels,
+      };
+      const target = { key: state.name, rule: obs.rule, labels: state.labels };
+      const muted = invalid && INHIBITED_BY_INVALID.has(obs.rule) ? 'inhibited' : activeSilenceFor(silences, target, now) ? 'silenced' : undefined;
+      const { next, emit } = step(base, obs, now, { forMs: a.for, forProbes: a.forProbes, repeatMs: a.repeat, sendResolved: a.sendResolved, ...(muted ? { muted } : {}) });
+      const mine = emit ? route(next, obs, emit, state, now) : next.phase === 'firing' && !muted ? refreshAlertmanager(next, obs, state, now) : [];
+      if (mine.some((r) => r.payload.validForMs !== undefined)) next.refreshedAt = now;
+      rows.push(...mine);
+      if (prev === undefined && next.phase === 'inactive') continue;
+      if (prev !== undefined && JSON.stringify(prev) === JSON.stringify(next)) continue;
+      records.set(rid, next);
+      changed.push(next);
+    }
+    const nextMemory = updateMemory(memory, state, now);
+    const memoryJson = db.memoryChange(state.name, nextMemory);
+    if (changed.length > 0 || memoryJson !== undefined || rows.length > 0) {
+      db.transaction(() => {
+        for (const next of changed) db.putState(next, now);
+        if (memoryJson !== undefined) db.putMemory(state.name, nextMemory, now, memoryJson);
+        db.enqueue(rows, now);
+      });
+      if (memoryJson !== undefined) db.memoryStored(state.name, nextMemory, memoryJson);
+    }
     if (rows.length > 0) outbox.kick();
     if (now - lastPrune > 3_600_000) {
       lastPrune = now;
