@@ -34,7 +34,7 @@ import { registry } from '../providers/index.js';
 import { runBaselineProcess, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
 import { cpuWindow, percentile, round, sampleRss, sleep } from './measure.js';
-import { forkSim, type SimProcess } from './sim-client.js';
+import { forkSim } from './sim-client.js';
 import { buildStartupStore, measureHistoryDepth, measureStorage, workingCopy, type HistoryDepthFigures, type StorageFigures } from './store-bench.js';
 
 interface Args {

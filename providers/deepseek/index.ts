@@ -11,7 +11,6 @@ import {
   decode,
   get,
   modelsProbe,
-  parseOpenAiList,
   refused,
 } from '../openai-compatible/common.js';
 import { UserBalance } from './schema.js';
@@ -31,8 +30,6 @@ export const deepseek = {
     current_key: balance,
     models: modelsProbe({
       paths: ['/models'],
-      auth: (ctx) => ({ authorization: bearer(ctx.key) }),
-      parse: parseOpenAiList('GET /models'),
     }),
   },
 } satisfies ProviderAdapter;

@@ -6,7 +6,7 @@
  */
 import { suffixRateLimits } from '../../src/http/ratelimit.js';
 import type { ProviderAdapter } from '../../src/provider.js';
-import { bearer, decode, modelsProbe } from '../openai-compatible/common.js';
+import { decode, modelsProbe } from '../openai-compatible/common.js';
 import { ModelList } from './schema.js';
 
 export const groq = {
@@ -23,7 +23,6 @@ export const groq = {
   probes: {
     current_key: modelsProbe({
       paths: ['/models'],
-      auth: (ctx) => ({ authorization: bearer(ctx.key) }),
       parse: (res) => ({ ids: decode(res, ModelList, 'GET /models').data.filter((m) => m.active !== false).map((m) => m.id) }),
       rateLimits: (h, now) => suffixRateLimits(h, { reset: 'duration', now }),
     }),

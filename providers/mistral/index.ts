@@ -7,7 +7,7 @@
 import type { RateLimits } from '../../probes/types.js';
 import { plainRateLimit, suffixRateLimits } from '../../src/http/ratelimit.js';
 import type { ProviderAdapter } from '../../src/provider.js';
-import { bearer, decode, modelsProbe } from '../openai-compatible/common.js';
+import { decode, modelsProbe } from '../openai-compatible/common.js';
 import { ModelList } from './schema.js';
 
 export const mistral = {
@@ -23,7 +23,6 @@ export const mistral = {
   probes: {
     current_key: modelsProbe({
       paths: ['/models'],
-      auth: (ctx) => ({ authorization: bearer(ctx.key) }),
       parse: (res) => ({
         ids: decode(res, ModelList, 'GET /models').data.flatMap((m) => [m.id, ...m.aliases.filter((a) => a !== m.id)]),
       }),

@@ -16,7 +16,6 @@ import {
   get,
   isQuotaError,
   modelsProbe,
-  parseOpenAiList,
   refused,
 } from '../openai-compatible/common.js';
 import { UserBalance } from './schema.js';
@@ -38,8 +37,6 @@ export const moonshot = {
     current_key: balance,
     models: modelsProbe({
       paths: ['/models'],
-      auth: (ctx) => ({ authorization: bearer(ctx.key) }),
-      parse: parseOpenAiList('GET /models'),
       classify: classifyMoonshot,
       rateLimits: (h, now) => plainRateLimit(h, { dimension: 'requests', now }),
     }),

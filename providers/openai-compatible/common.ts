@@ -179,11 +179,12 @@ export function isQuotaError(info: ErrorInfo): boolean {
 export interface ModelsProbeOptions {
   /** Paths to try in order; the next one is tried on 404 (`/models`, then `/v1/models`). */
   paths: readonly string[];
-  auth: (ctx: ProbeContext) => Record<string, string | Secret>;
+  /** Request headers; default `Authorization: Bearer <key>`. */
+  auth?: (ctx: ProbeContext) => Record<string, string | Secret>;
   /** Query parameters (a Secret value, Gemini's `?key=`, is sent but never shown). */
   query?: (ctx: ProbeContext) => GetOptions['query'];
-  /** Model ids (and whether each one's price is known) from the parsed body; throws bad_response. */
-  parse: (res: HttpResponse) => { ids: string[]; pricingKnown?: (id: string) => boolean | undefined };
+  /** Model ids (and whether each one's price is known) from the parsed body; throws bad_response. Default: an OpenAI-style list. */
+  parse?: (res: HttpResponse) => { ids: string[]; pricingKnown?: (id: string) => boolean | undefined };
   classify?: Classify;
   rateLimits?: (headers: Record<string, string>, now: number) => RateLimits;
   source?: ModelAccess['source'];
@@ -196,11 +197,13 @@ export interface ModelsProbeOptions {
  * permission matrix and whatever rate-limit headers came along; refusals are findings.
  */
 export function modelsProbe(o: ModelsProbeOptions): (ctx: ProbeContext) => Promise<KeyFacts> {
+  const auth = o.auth ?? ((ctx: ProbeContext) => ({ authorization: bearer(ctx.key) }));
+  const parse: NonNullable<ModelsProbeOptions['parse']> = o.parse ?? parseOpenAiList(`GET ${o.paths[0] ?? '/models'}`);
   return async (ctx) => {
     let res: HttpResponse | undefined;
     for (const path of o.paths) {
       const query = o.query?.(ctx);
-      res = await get(ctx, path, { headers: o.auth(ctx), ...(query !== undefined ? { query } : {}) });
+      res = await get(ctx, path, { headers: auth(ctx), ...(query !== undefined ? { query } : {}) });
       if (res.status !== 404) break;
     }
     if (res === undefined) throw new ProbeError('config', 'no models path configured');
@@ -221,7 +224,7 @@ export function modelsProbe(o: ModelsProbeOptions): (ctx: ProbeContext) => Promi
       throwTransient(res, ctx);
       throw unexpectedStatus(res, `GET ${o.paths[0]}`);
     }
-    const { ids, pricingKnown } = o.parse(res);
+    const { ids, pricingKnown } = parse(res);
     const facts: KeyFacts = {
       valid: true,
       models: modelAccess(ids, ctx.watchModels, o.source ?? 'user', pricingKnown),

@@ -5,7 +5,7 @@
  */
 import { suffixRateLimits } from '../../src/http/ratelimit.js';
 import type { ProviderAdapter } from '../../src/provider.js';
-import { bearer, modelsProbe, parseOpenAiList } from './common.js';
+import { modelsProbe } from './common.js';
 
 export const openaiCompatible = {
   id: 'openai-compatible',
@@ -18,8 +18,6 @@ export const openaiCompatible = {
   probes: {
     current_key: modelsProbe({
       paths: ['/models', '/v1/models'],
-      auth: (ctx) => ({ authorization: bearer(ctx.key) }),
-      parse: parseOpenAiList('GET /models'),
       rateLimits: (headers, now) => suffixRateLimits(headers, { reset: 'auto', now }),
     }),
   },

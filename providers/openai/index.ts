@@ -13,7 +13,6 @@ import {
   decode,
   get,
   modelsProbe,
-  parseOpenAiList,
   throwTransient,
   unexpectedStatus,
   type Classify,
@@ -45,8 +44,6 @@ export const openai = {
   probes: {
     current_key: modelsProbe({
       paths: ['/models'],
-      auth: (ctx) => ({ authorization: bearer(ctx.key) }),
-      parse: parseOpenAiList('GET /models'),
       classify: classifyOpenAi(),
       // Reset values are Go durations relative to now (`6m0s`); present on some responses only.
       rateLimits: (headers, now) => suffixRateLimits(headers, { reset: 'duration', now }),

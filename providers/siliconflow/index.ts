@@ -11,7 +11,6 @@ import {
   decode,
   get,
   modelsProbe,
-  parseOpenAiList,
   refused,
 } from '../openai-compatible/common.js';
 import { UserInfo } from './schema.js';
@@ -34,8 +33,6 @@ export const siliconflow = {
     current_key: userInfo,
     models: modelsProbe({
       paths: ['/models'],
-      auth: (ctx) => ({ authorization: bearer(ctx.key) }),
-      parse: parseOpenAiList('GET /models'),
     }),
   },
 } satisfies ProviderAdapter;

@@ -5,7 +5,7 @@
  */
 import { plainRateLimit } from '../../src/http/ratelimit.js';
 import type { ProviderAdapter } from '../../src/provider.js';
-import { bearer, decode, modelsProbe } from '../openai-compatible/common.js';
+import { decode, modelsProbe } from '../openai-compatible/common.js';
 import { ModelArray } from './schema.js';
 
 export const together = {
@@ -21,7 +21,6 @@ export const together = {
   probes: {
     current_key: modelsProbe({
       paths: ['/models'],
-      auth: (ctx) => ({ authorization: bearer(ctx.key) }),
       parse: (res) => {
         const models = decode(res, ModelArray, 'GET /models');
         const priced = new Map(models.map((m) => [m.id, typeof m.pricing?.input === 'number' && typeof m.pricing.output === 'number' && m.pricing.input >= 0 && m.pricing.output >= 0]));
