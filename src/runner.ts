@@ -107,7 +107,7 @@ export async function runKey(target: RunTarget, deps: RunDeps): Promise<RunResul
         });
       }
     } else {
-      facts = await runProbes(adapter, key, previous?.facts ?? {}, facts, outcomes, deps, now);
+      facts = await runProbes(adapter, key, previous, facts, outcomes, deps, now);
     }
   } catch (err) {
     // Only our own bugs land here; still an outcome, never a crash of the daemon.
@@ -121,7 +121,7 @@ export async function runKey(target: RunTarget, deps: RunDeps): Promise<RunResul
 async function runProbes(
   adapter: ProviderAdapter,
   key: ResolvedKey,
-  carried: KeyFacts,
+  previous: KeyState | undefined,
   learned: KeyFacts,
   outcomes: ProbeOutcome[],
   deps: RunDeps,
@@ -129,11 +129,14 @@ async function runProbes(
 ): Promise<KeyFacts> {
   const baseUrl = (key.baseUrl ?? adapter.defaultBaseUrl).replace(/\/+$/, '');
   const http = politely(deps.http.scoped(baseUrl, adapter.allowedPaths), key.timeoutMs, deps.acquire);
+  const carried = previous?.facts ?? {};
   let facts = learned;
   for (const kind of PROBE_KINDS) {
     const probe = adapter.probes[kind];
     if (probe === undefined) continue;
     const at = now();
+    // The model list changes rarely: its last good answer stands for modelsInterval (facts carry it).
+    if (kind === 'models' && fresh(previous?.probes.models, key.modelsIntervalMs, at)) continue;
     try {
       const got = await bounded(
         probe({
@@ -339,4 +342,9 @@ function bounded<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
     timer.unref();
   });
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+/** A successful outcome younger than `intervalMs` (undefined or 0: never fresh). */
+function fresh(last: ProbeOutcome | undefined, intervalMs: number | undefined, now: number): boolean {
+  return last !== undefined && last.ok && intervalMs !== undefined && intervalMs > 0 && now - last.at < intervalMs;
 }

@@ -238,3 +238,38 @@ describe('helpers', () => {
     });
   });
 });
+
+describe('models interval', () => {
+  const registry: ProviderRegistry = new Map([['openrouter', openrouter]]);
+
+  it('skips the models probe while its last good answer is younger than modelsInterval, never the key probe', async () => {
+    let t = Date.UTC(2026, 10, 28, 12, 0, 0);
+    const now = () => t;
+    const k = key({ modelsIntervalMs: 15 * 60_000 });
+    const state = (r: Awaited<ReturnType<typeof runKey>>) => ({
+      name: 'prod',
+      claimedProvider: 'openrouter',
+      provider: 'openrouter',
+      labels: {},
+      watchModels: k.watchModels,
+      fingerprint: k.key.fingerprint(),
+      masked: k.key.masked(),
+      facts: r.facts,
+      probes: Object.fromEntries(r.outcomes.map((o) => [o.probe, o])),
+      lastSuccessAt: {},
+      consecutiveFailures: 0,
+    });
+
+    const first = await runKey({ key: k }, { registry, http, now });
+    t += 60_000;
+    const second = await runKey({ key: k, previous: state(first) }, { registry, http, now });
+    t += 15 * 60_000;
+    const third = await runKey({ key: k, previous: state(first) }, { registry, http, now });
+    const everyRun = await runKey({ key: key({ modelsIntervalMs: 0 }), previous: state(first) }, { registry, http, now });
+
+    expect(first.outcomes.map((o) => o.probe)).toEqual(['current_key', 'models']);
+    expect(second.outcomes.map((o) => o.probe)).toEqual(['current_key']);
+    expect(third.outcomes.map((o) => o.probe)).toEqual(['current_key', 'models']);
+    expect(everyRun.outcomes.map((o) => o.probe)).toEqual(['current_key', 'models']);
+  });
+});

@@ -25,6 +25,8 @@ export interface ResolvedKey {
   labels: Record<string, string>;
   watchModels: string[];
   thresholds: Thresholds;
+  /** Skip the models probe for this long after a successful one; undefined or 0 = every run. */
+  modelsIntervalMs?: number;
   /** Set for keys found by fleet discovery. */
   account?: string;
 }
@@ -135,6 +137,7 @@ function resolveKey(cfg: Config, k: KeyConfig, key: Secret): ResolvedKey {
     labels: k.labels,
     watchModels: k.watchModels,
     thresholds: { ...cfg.alerting.thresholds, ...k.alerts },
+    modelsIntervalMs: cfg.defaults.modelsInterval,
   };
 }
 

@@ -229,6 +229,12 @@ export const Config = z
         interval: PositiveDuration.prefault('5m'),
         schedule: CronPattern.optional(),
         timeout: PositiveDuration.prefault('10s'),
+        /**
+         * The model list changes rarely and can be large (OpenRouter lists hundreds of models): after a
+         * successful models probe, skip it for this long (0 = every run). Validity never waits: every
+         * adapter with a separate models probe checks the key in current_key on every run.
+         */
+        modelsInterval: Duration.prefault('15m'),
         /** Spread first runs over this much of the interval so keys do not fire together. */
         jitter: z.number().min(0).max(1).default(1),
         /** Concurrent probe runs per provider. */
