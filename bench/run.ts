@@ -275,7 +275,11 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
     if (!args.skip.has('baseline')) {
       log(`${n} keys: baseline, ${runs} key runs at ${round(rate, 1)}/s with bare undici (own process)`);
       await sim.reset();
-      baseline = await runBaselineProcess({ url: sim.url, keys: n, runs, rate, concurrency: 16, paths: ['/key', '/models/user'] });
+      // The same requests keywatch made: /key every run; /models/user only as often as keywatch asked
+      // for it (defaults.modelsInterval skips it while the last list is fresh).
+      const modelsPerRun = runs === 0 ? 0 : (simA.byPath['/api/v1/models/user'] ?? 0) / runs;
+      const paths = modelsPerRun >= 0.5 ? ['/key', '/models/user'] : ['/key'];
+      baseline = await runBaselineProcess({ url: sim.url, keys: n, runs, rate, concurrency: 16, paths });
     }
     const cpuMsPerRun = runs === 0 ? 0 : (cpuS / runs) * 1000;
     return {
