@@ -17,7 +17,7 @@ import { HttpClient } from './http/client.js';
 import { silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { ProviderRegistry } from './provider.js';
-import { mergeFacts, runAccount, runKey, type Identify, type RunResult } from './runner.js';
+import { mergeFacts, runAccount, runKey, runRecordOf, type Identify, type RunResult } from './runner.js';
 import { createScheduler, type Job, type JobOutcome, type Scheduler } from './scheduler.js';
 import { startServer, type KeywatchServer } from './server.js';
 import { ownsKey, type Shard } from './shard.js';
@@ -396,17 +396,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       lastRunAt: result.startedAt,
       consecutiveFailures: result.allFailed ? prev.consecutiveFailures + 1 : 0,
     };
-    store.recordRun({
-      at: result.startedAt,
-      key: result.key,
-      provider: result.provider,
-      ok: result.ok,
-      ...(result.failedProbe !== undefined ? { failedProbe: result.failedProbe } : {}),
-      ...(result.errorKind !== undefined ? { errorKind: result.errorKind } : {}),
-      durationMs: result.durationMs,
-      facts: result.facts,
-      outcomes: result.outcomes,
-    });
+    store.recordRun(runRecordOf(result));
     if (opts.analyze !== undefined) {
       const t = now();
       try {

@@ -10,6 +10,7 @@ import type { GetOptions, HttpClient, ScopedHttp } from './http/client.js';
 import { adapterCurrency, type ProviderAdapter, type ProviderRegistry } from './provider.js';
 import { scrubSecrets } from './secret.js';
 import type { KeyState } from './state.js';
+import type { RunRecord } from './store/index.js';
 import { PROBE_KINDS, type Identity, type KeyFacts, type ProbeKind, type ProbeOutcome } from '../probes/types.js';
 
 /** Confidence above which an identity probe's verdict overrides the claimed provider label. */
@@ -347,4 +348,19 @@ function bounded<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
 /** A successful outcome younger than `intervalMs` (undefined or 0: never fresh). */
 function fresh(last: ProbeOutcome | undefined, intervalMs: number | undefined, now: number): boolean {
   return last !== undefined && last.ok && intervalMs !== undefined && intervalMs > 0 && now - last.at < intervalMs;
+}
+
+/** What the store records of a run (the one mapping the daemon, the CLI and tests share). */
+export function runRecordOf(r: RunResult): RunRecord {
+  return {
+    at: r.startedAt,
+    key: r.key,
+    provider: r.provider,
+    ok: r.ok,
+    ...(r.failedProbe !== undefined ? { failedProbe: r.failedProbe } : {}),
+    ...(r.errorKind !== undefined ? { errorKind: r.errorKind } : {}),
+    durationMs: r.durationMs,
+    facts: r.facts,
+    outcomes: r.outcomes,
+  };
 }

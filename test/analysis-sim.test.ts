@@ -12,7 +12,7 @@ import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/
 import { analyzeKey } from '../src/analysis/index.js';
 import type { ResolvedKey } from '../src/config/load.js';
 import { HttpClient } from '../src/http/client.js';
-import { runKey, type RunResult } from '../src/runner.js';
+import { runKey, runRecordOf, type RunResult } from '../src/runner.js';
 import { Secret } from '../src/secret.js';
 import type { KeyState } from '../src/state.js';
 import { openStore, type Store } from '../src/store/index.js';
@@ -49,17 +49,7 @@ function resolved(baseUrl: string): ResolvedKey {
 
 async function probe(key: ResolvedKey): Promise<RunResult> {
   const r = await runKey({ key }, { registry, http, now: () => t });
-  store.recordRun({
-    at: r.startedAt,
-    key: r.key,
-    provider: r.provider,
-    ok: r.ok,
-    durationMs: r.durationMs,
-    facts: r.facts,
-    outcomes: r.outcomes,
-    ...(r.failedProbe !== undefined ? { failedProbe: r.failedProbe } : {}),
-    ...(r.errorKind !== undefined ? { errorKind: r.errorKind } : {}),
-  });
+  store.recordRun(runRecordOf(r));
   return r;
 }
 

@@ -8,7 +8,7 @@ import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/
 import { runReport } from '../src/cli/report.js';
 import type { ResolvedKey } from '../src/config/load.js';
 import { HttpClient } from '../src/http/client.js';
-import { runKey, type RunResult } from '../src/runner.js';
+import { runKey, runRecordOf, type RunResult } from '../src/runner.js';
 import { Secret } from '../src/secret.js';
 import type { KeyState } from '../src/state.js';
 import { openStore } from '../src/store/index.js';
@@ -61,16 +61,7 @@ beforeAll(async () => {
     t = T0 + i * 5 * MIN;
     for (const [name, key] of [['live', LIVE], ['dead', DEAD]] as const) {
       const r = await runKey({ key: resolved(name, key) }, { registry, http, now: () => t });
-      store.recordRun({
-        at: r.startedAt,
-        key: r.key,
-        provider: r.provider,
-        ok: r.ok,
-        durationMs: r.durationMs,
-        facts: r.facts,
-        outcomes: r.outcomes,
-        ...(r.errorKind !== undefined ? { errorKind: r.errorKind } : {}),
-      });
+      store.recordRun(runRecordOf(r));
       store.saveState(stateOf(r, key));
     }
   }
