@@ -12,6 +12,7 @@ import type { KeyAnalysis } from './analysis/types.js';
 import { createMetrics, type Metrics, type MetricsDeps } from './metrics.js';
 import type { KeyState } from './state.js';
 import type { Currency } from '../probes/types.js';
+import { keyState } from '../test/helpers/state.js';
 
 const CACHED = 'Cached from the last probe run, not probed per scrape.';
 const USAGE_WINDOWS = ['total', 'daily', 'weekly', 'monthly'] as const;
@@ -29,20 +30,8 @@ const analysis = (verdict: 'ready' | 'review' | 'blocked', seconds?: number): Ke
   modelMatrix: { rows: [] },
 });
 
-function state(over: Partial<KeyState> & { name: string }): KeyState {
-  return {
-    claimedProvider: 'openrouter',
-    provider: 'openrouter',
-    labels: {},
-    watchModels: [],
-    fingerprint: 'abcd1234',
-    masked: 'sk-or-v1-…a1b2',
-    facts: {},
-    probes: {},
-    lastSuccessAt: {},
-    consecutiveFailures: 0,
-    ...over,
-  };
+function state({ name, ...over }: Partial<KeyState> & { name: string }): KeyState {
+  return keyState(name, over);
 }
 
 const STATES: KeyState[] = [

@@ -3,24 +3,10 @@ import { describe, expect, it } from 'vitest';
 import type { KeyAnalysis } from '../src/analysis/types.js';
 import { createMetrics } from '../src/metrics.js';
 import type { KeyState } from '../src/state.js';
+import { keyState } from './helpers/state.js';
 import { requireTool } from './helpers/tools.js';
 
-function state(name: string, over: Partial<KeyState> = {}): KeyState {
-  return {
-    name,
-    claimedProvider: 'openrouter',
-    provider: 'openrouter',
-    labels: {},
-    watchModels: [],
-    fingerprint: 'abcd1234',
-    masked: 'sk-or-v1-…a1b2',
-    facts: {},
-    probes: {},
-    lastSuccessAt: {},
-    consecutiveFailures: 0,
-    ...over,
-  };
-}
+const state = keyState;
 
 const analysis: KeyAnalysis = {
   burnRates: [{ window: '1h', currency: 'USD', perHour: 0.5, source: 'usage', spanMs: 3_600_000, samples: 12 }],
