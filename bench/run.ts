@@ -17,7 +17,7 @@
  *
  *   node dist/bench/run.js [--keys 1000,10000] [--seconds 30] [--interval 60] [--warmup 8]
  *     [--scrape-seconds 15] [--startup-keys 10000] [--startup-days 30] [--json FILE]
- *     [--skip baseline,fleet,storage,startup]
+ *     [--skip fleets,baseline,fleet,storage,startup]   (fleets: the N-key probing phases; fleet: discovery)
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   let startup: StartupResult | undefined;
   let depth: (HistoryDepthFigures & { projectedCpuPctOfOneCore: Record<string, number> })[] | undefined;
   try {
-    for (const n of args.keys) fleets.push(await benchFleet(n, args, work, cache));
+    if (!args.skip.has('fleets')) for (const n of args.keys) fleets.push(await benchFleet(n, args, work, cache));
     const biggest = Math.max(...args.keys);
     if (!args.skip.has('fleet')) discovery = await benchDiscovery(biggest, work);
     if (!args.skip.has('storage')) {
