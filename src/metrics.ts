@@ -205,6 +205,17 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
 
   let cache: { text: string; at: number } | undefined;
+  /** Bumped by every invalidation: a render started before one is not fresh enough after it. */
+  let generation = 0;
+  /** The render in progress: scrapes arriving meanwhile share it instead of rendering again. */
+  let rendering: { text: Promise<string>; generation: number } | undefined;
+
+  async function renderFresh(t: number, gen: number): Promise<string> {
+    const text = `${renderKeyFamilies()}\n\n${await registry.metrics()}`;
+    if (gen === generation) cache = { text, at: t };
+    return text;
+  }
+
   return {
     registry,
     contentType: registry.contentType,
@@ -212,16 +223,23 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       reloadOk.set(ok ? 1 : 0);
       if (ok) reloadAt.set(at / 1000);
       cache = undefined;
+      generation++;
     },
-    async render() {
+    render() {
       const t = now();
-      if (cache !== undefined && t - cache.at < cacheMs) return cache.text;
-      const text = `${renderKeyFamilies()}\n\n${await registry.metrics()}`;
-      cache = { text, at: t };
-      return text;
+      if (cache !== undefined && t - cache.at < cacheMs) return Promise.resolve(cache.text);
+      if (rendering !== undefined && rendering.generation === generation) return rendering.text;
+      const current = { text: renderFresh(t, generation), generation };
+      rendering = current;
+      const done = () => {
+        if (rendering === current) rendering = undefined;
+      };
+      current.text.then(done, done);
+      return current.text;
     },
     invalidate() {
       cache = undefined;
+      generation++;
     },
   };
 }
