@@ -1,7 +1,7 @@
 /**
  * keywatch's benchmark (`npm run bench`). For each fleet size it runs the OpenRouter simulator in a
- * separate process, starts a real daemon on N keys probed every `--interval` (default 60 s, the
- * target), and measures over a window: key runs per second, this process's CPU per key run, peak
+ * separate process, starts a real daemon (in its own process) on N keys probed every `--interval` (default 60 s, the
+ * target), and measures over a window: key runs per second, the daemon process's CPU per key run, peak
  * RSS, scheduler lateness, event-loop delay, /metrics render time and size, and lateness while
  * /metrics is scraped every second. Then a bare undici loop makes the same requests at the same
  * rate and concurrency (the baseline), and the ratio of the two CPU costs is keywatch's overhead.
@@ -24,16 +24,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createAlerting } from '../src/alerting/index.js';
 import { analyzeKey } from '../src/analysis/index.js';
-import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
+import { startDaemon, type DaemonOptions } from '../src/daemon.js';
 import { makeIdentify } from '../src/identity.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
 import { runBaselineProcess, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
-import { cpuWindow, percentile, round, sampleRss, sleep } from './measure.js';
+import { cpuWindow, percentile, round, sleep } from './measure.js';
+import { forkDaemon } from './daemon-client.js';
 import { forkSim } from './sim-client.js';
 import { buildStartupStore, measureHistoryDepth, measureStorage, workingCopy, type HistoryDepthFigures, type StorageFigures } from './store-bench.js';
 
@@ -93,7 +93,7 @@ interface FleetResult {
   cpuS: number;
   cpuPctOfOneCore: number;
   cpuMsPerRun: number;
-  /** Peak RSS over the whole phase, start-up (config parse, store load) included. */
+  /** The daemon process's peak RSS over its life (kernel's maxRSS): start-up, probing and scraping every second.  */
   peakRssMb: number;
   /** Peak RSS while probing (phase A: one /metrics render at its end, as a 60 s scrape would see). */
   steadyPeakRssMb: number;
@@ -112,7 +112,7 @@ interface FleetResult {
     eventLoopDelayP99Ms: number;
     eventLoopDelayMaxMs: number;
     cpuPctOfOneCore: number;
-    /** Peak RSS over the whole phase, start-up and scraping every second included. */
+    /** Peak RSS while scraped every second. */
     peakRssMb: number;
   };
   failures: number;
@@ -232,45 +232,34 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
   const cap = Math.max(50, Math.ceil(rate * 2 * 2));
   writeFileSync(configFile, benchConfigYaml({ simUrl: sim.url, storePath, keys: n, intervalS: args.intervalS, maxRequestsPerSecond: cap }));
 
-  const rss = sampleRss(50);
-  const daemon = await startDaemon({ configFile, registry, log: silentLogger(), listen: '127.0.0.1:0', watchConfig: false, ...wiring() });
+  // The daemon runs in a process of its own (daemon-process.ts), as `keywatch run` would: its CPU
+  // and memory are measured there, not mixed with what this process allocates.
+  const daemon = await forkDaemon(configFile);
   try {
     log(`${n} keys: warm-up ${args.warmupS} s`);
     await sleep(args.warmupS * 1000);
 
-    // Phase A: probing only (one scrape at the end, like a 60 s scrape interval would).
+    // Phase A: probing only.
     await sim.reset();
-    const steadyRss = sampleRss(50);
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    const runs0 = daemon.scheduler.stats().runs;
-    const failures0 = daemon.scheduler.stats().failures;
-    const cpu = cpuWindow();
     log(`${n} keys: measuring ${args.seconds} s`);
+    await daemon.openWindow();
     await sleep(args.seconds * 1000);
-    const { cpuS, wallS } = cpu.stop();
-    loop.disable();
-    const st = daemon.scheduler.stats();
-    const runs = st.runs - runs0;
+    const a = await daemon.closeWindow();
     const simA = await sim.stats();
 
-    const metrics = await measureRender(daemon);
-    const steadyPeakRssMb = steadyRss.stop();
+    // One render at the end, as a 60 s scrape interval would see it (its memory counts as probing).
+    await daemon.openWindow();
+    const metrics = await daemon.render();
+    const r = await daemon.closeWindow();
 
     // Phase B: scrape /metrics every second; does probing stay on time?
     log(`${n} keys: scraping /metrics every second for ${args.scrapeSeconds} s`);
-    const loopB = monitorEventLoopDelay({ resolution: 10 });
-    loopB.enable();
-    const cpuB = cpuWindow();
+    await daemon.openWindow();
     const { ms: scrapeMs } = await sim.scrape(`${daemon.url}/metrics`, args.scrapeSeconds);
-    const b = cpuB.stop();
-    loopB.disable();
-    const stB = daemon.scheduler.stats();
-    const peakRssMb = rss.stop();
-    const memoryAtPeak = rss.atPeak();
+    const b = await daemon.closeWindow();
+    await daemon.close();
 
-    await daemon.stop();
-
+    const runs = a.runs;
     let baseline: BaselineResult | undefined;
     if (!args.skip.has('baseline')) {
       log(`${n} keys: baseline, ${runs} key runs at ${round(rate, 1)}/s with bare undici (own process)`);
@@ -281,24 +270,25 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
       const paths = modelsPerRun >= 0.5 ? ['/key', '/models/user'] : ['/key'];
       baseline = await runBaselineProcess({ url: sim.url, keys: n, runs, rate, concurrency: 16, paths });
     }
-    const cpuMsPerRun = runs === 0 ? 0 : (cpuS / runs) * 1000;
+    const cpuMsPerRun = runs === 0 ? 0 : (a.cpuS / runs) * 1000;
+    const atPeak = b.peakRssMb >= Math.max(a.peakRssMb, r.peakRssMb) ? b.memoryAtPeak : a.peakRssMb >= r.peakRssMb ? a.memoryAtPeak : r.memoryAtPeak;
     return {
       keys: n,
       intervalS: args.intervalS,
       equivalentKeysAt60s: Math.round((n * 60) / args.intervalS),
       targetRunsPerS: round(rate, 1),
-      runsPerS: round(runs / wallS, 1),
+      runsPerS: round(runs / a.wallS, 1),
       runs,
       requests: simA.requests,
       requestsPerRun: runs === 0 ? 0 : round(simA.requests / runs, 2),
-      cpuS: round(cpuS, 2),
-      cpuPctOfOneCore: round((cpuS / wallS) * 100, 1),
+      cpuS: round(a.cpuS, 2),
+      cpuPctOfOneCore: round((a.cpuS / a.wallS) * 100, 1),
       cpuMsPerRun: round(cpuMsPerRun, 3),
-      peakRssMb,
-      steadyPeakRssMb,
-      memoryAtPeak,
-      lateness: { p50Ms: round(st.lateness.p50Ms, 1), p99Ms: round(st.lateness.p99Ms, 1), maxMs: round(st.lateness.maxMs, 1), count: st.lateness.count },
-      eventLoopDelay: { p99Ms: round(loop.percentile(99) / 1e6, 1), maxMs: round(loop.max / 1e6, 1) },
+      peakRssMb: b.lifetimeMaxRssMb,
+      steadyPeakRssMb: Math.max(a.peakRssMb, r.peakRssMb),
+      memoryAtPeak: atPeak,
+      lateness: a.lateness,
+      eventLoopDelay: a.loopDelay,
       metrics,
       scraping: {
         seconds: args.scrapeSeconds,
@@ -306,19 +296,19 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
         scrapeMsP50: round(percentile(scrapeMs, 50), 1),
         scrapeMsMax: round(Math.max(...scrapeMs), 1),
         // Cumulative figures: the max covers phase B too; p99 mixes A and B.
-        latenessP99Ms: round(stB.lateness.p99Ms, 1),
-        latenessMaxMs: round(stB.lateness.maxMs, 1),
-        eventLoopDelayP99Ms: round(loopB.percentile(99) / 1e6, 1),
-        eventLoopDelayMaxMs: round(loopB.max / 1e6, 1),
+        latenessP99Ms: b.lateness.p99Ms,
+        latenessMaxMs: b.lateness.maxMs,
+        eventLoopDelayP99Ms: b.loopDelay.p99Ms,
+        eventLoopDelayMaxMs: b.loopDelay.maxMs,
         cpuPctOfOneCore: round((b.cpuS / b.wallS) * 100, 1),
-        peakRssMb,
+        peakRssMb: b.peakRssMb,
       },
-      failures: st.failures - failures0,
+      failures: a.failures,
       violations: simA.violations,
       ...(baseline !== undefined ? { baseline, ratioToBaseline: round(cpuMsPerRun / baseline.cpuPerRunMs, 2) } : {}),
     };
   } finally {
-    await daemon.stop().catch(() => undefined);
+    await daemon.close().catch(() => undefined);
     await sim.close();
   }
 }
@@ -331,20 +321,6 @@ function measureHistoryDepthCached(work: string, intervalS: number): number {
     seededCost = f.historyMs + f.analyzeMs;
   }
   return seededCost;
-}
-
-/** Render time of a fresh /metrics (cache dropped first), in process, five times. */
-async function measureRender(daemon: Daemon): Promise<FleetResult['metrics']> {
-  const times: number[] = [];
-  let text = '';
-  for (let i = 0; i < 5; i++) {
-    daemon.metrics.invalidate();
-    const t0 = performance.now();
-    text = await daemon.metrics.render();
-    times.push(performance.now() - t0);
-  }
-  const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
-  return { renderMs: round(percentile(times, 50), 1), renderMsMax: round(Math.max(...times), 1), bytes: Buffer.byteLength(text), series };
 }
 
 /** One account (management key) instead of N configured keys: requests and CPU per cycle. */

@@ -277,16 +277,23 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
  * A working copy of a cached store with every key's last run spread evenly over the past interval,
  * as in a daemon restarted in steady state: each key is next due within one interval, none at once.
  */
-export function workingCopy(cached: string, dest: string, intervalMs: number, now: number): void {
+export function workingCopy(cached: string, dest: string, intervalMs: number, now: number, modelsIntervalMs = 15 * 60_000): void {
   for (const f of [dest, `${dest}-wal`, `${dest}-shm`]) rmSync(f, { force: true });
   copyFileSync(cached, dest);
   const store = openStore(dest);
   const rows = store.db.prepare('SELECT key FROM key_state ORDER BY key').all() as { key: string }[];
-  const update = store.db.prepare("UPDATE key_state SET updated_at = ?, state = json_set(state, '$.lastRunAt', ?) WHERE key = ?");
+  // Steady state: last runs spread over the past interval, and each key's last model list (fetched
+  // at most every defaults.modelsInterval) spread over the past modelsInterval, so the share of runs
+  // that fetch models is what a long-running daemon sees (1 in 15 at 60 s), not none or all.
+  const update = store.db.prepare(
+    "UPDATE key_state SET updated_at = ?, state = json_set(state, '$.lastRunAt', ?, '$.probes.models.at', ?, '$.lastSuccessAt.models', ?) WHERE key = ?",
+  );
   store.db.transaction(() => {
     rows.forEach((r, i) => {
       const at = now - intervalMs + Math.floor(((i + 0.5) * intervalMs) / rows.length);
-      update.run(at, at, r.key);
+      const slot = (i * 7919) % rows.length; // a permutation of 0..n-1 (7919 is prime), so the two spreads are unrelated
+      const modelsAt = Math.min(at, now - modelsIntervalMs + Math.floor(((slot + 0.5) * modelsIntervalMs) / rows.length));
+      update.run(at, at, modelsAt, modelsAt, r.key);
     });
   })();
   store.close();
