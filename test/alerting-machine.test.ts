@@ -336,6 +336,25 @@ describe('silences and maintenance windows', () => {
     ]);
   });
 
+  it('a silence added between two runs of a key applies from the next run (silences are cached)', async () => {
+    h = harness(config(yaml('  thresholds: { limitRemainingBelow: 5 }')));
+    play(h, 'limit_remaining_low', [{ at: 0, state: remaining(50), phase: 'inactive', sent: [] }]);
+    const server = await serve(h);
+
+    const post = await fetch(`${server.url}/api/silences`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'prod-main', duration: '30m' }),
+    });
+    await server.close();
+
+    expect(post.status).toBe(201);
+    play(h, 'limit_remaining_low', [
+      { at: 1, state: remaining(1), phase: 'firing', sent: [] },
+      { at: 31, state: remaining(1), phase: 'firing', sent: ['firing limit_remaining_low'] },
+    ]);
+  });
+
   it('GET /api/alerts lists pending and firing alerts with their silence state', async () => {
     h = harness(config(yaml('  thresholds: { limitRemainingBelow: 5, balanceBelow: 10 }')));
     h.alerting.evaluate(keyState({ facts: { limit: 100, limitRemaining: 1, balance: 2 } }), T0);

@@ -100,7 +100,13 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
       if (mine.some((r) => r.payload.validForMs !== undefined)) next.refreshedAt = now;
       rows.push(...mine);
       if (prev === undefined && next.phase === 'inactive') continue;
-      if (prev !== undefined && JSON.stringify(prev) === JSON.stringify(next)) continue;
+      if (prev !== undefined && !lifeChanged(prev, next)) {
+        // Only what the alert shows changed (its value and summary move with every run): kept in
+        // memory for /api/alerts and the next notification, not rewritten on disk every run. After a
+        // restart the stored record shows the values of its last change until the key's next run.
+        records.set(rid, next);
+        continue;
+      }
       records.set(rid, next);
       changed.push(next);
     }
@@ -170,8 +176,16 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     return Math.max(4 * interval, ALERTMANAGER_MIN_VALIDITY_MS);
   }
 
+  // Stored silences, read once and kept until one is added or the first of them ends (evaluate()
+  // runs for every key run; silences change rarely).
+  let stored: { list: SilenceRule[]; until: number } | undefined;
   function allSilences(now: number): SilenceRule[] {
-    return [...configSilences.filter((s) => s.endsAt > now), ...db.silences(now)];
+    if (stored === undefined || now >= stored.until) {
+      const list = db.silences(now);
+      stored = { list, until: Math.min(Infinity, ...list.map((s) => s.endsAt)) };
+    }
+    const live = stored.list;
+    return configSilences.length === 0 ? live : [...configSilences.filter((s) => s.endsAt > now), ...live];
   }
 
   /** Firing alerts, either the announced ones (keywatch_alert_firing) or the silenced/inhibited ones. */
@@ -206,7 +220,10 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
       return handleApi(req, res, url, {
         alerts: () => [...records.values()],
         silences: (now) => allSilences(now).filter((s) => s.endsAt > now),
-        addSilence: (s, now) => db.addSilence(s, now),
+        addSilence: (s, now) => {
+          db.addSilence(s, now);
+          stored = undefined;
+        },
         now: deps.now,
       });
     },
@@ -300,4 +317,37 @@ function mutedGauge(registry: Registry, muted: () => FiringAlert[]): void {
 
 function id(key: string, rule: RuleName | string): string {
   return `${key}\u0000${rule}`;
+}
+
+/**
+ * Whether an alert's life changed: what a restart must know to neither forget a firing alert nor
+ * announce it twice (phase, timing, counters, routing). The display fields (value, threshold, unit,
+ * currency, summary) are not part of it: they follow every run.
+ */
+export function lifeChanged(a: AlertRecord, b: AlertRecord): boolean {
+  return (
+    a.phase !== b.phase ||
+    a.activeSince !== b.activeSince ||
+    a.heldRuns !== b.heldRuns ||
+    a.startsAt !== b.startsAt ||
+    a.endsAt !== b.endsAt ||
+    a.announced !== b.announced ||
+    a.lastNotifiedAt !== b.lastNotifiedAt ||
+    a.seq !== b.seq ||
+    a.severity !== b.severity ||
+    a.provider !== b.provider ||
+    a.refreshedAt !== b.refreshedAt ||
+    a.muted !== b.muted ||
+    a.key !== b.key ||
+    a.rule !== b.rule ||
+    !sameLabels(a.labels, b.labels)
+  );
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
 }
