@@ -235,6 +235,13 @@ export const Config = z
          * adapter with a separate models probe checks the key in current_key on every run.
          */
         modelsInterval: Duration.prefault('15m'),
+        /**
+         * Burn rates and stability come from a week of history: read and computed at most this often
+         * per key (0 = every run), and at once after a failed or recovered run, a limit or usage reset,
+         * a top-up or a change of validity, provider or currency. Every run still judges the live state
+         * (exhaustion, risk, readiness, matrices) against them.
+         */
+        analysisInterval: Duration.prefault('5m'),
         /** Spread first runs over this much of the interval so keys do not fire together. */
         jitter: z.number().min(0).max(1).default(1),
         /** Concurrent probe runs per provider. */
