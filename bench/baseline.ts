@@ -20,6 +20,8 @@ export interface BaselineOptions {
   concurrency: number;
   /** Paths per key run, in order. */
   paths: readonly string[];
+  /** A path requested after `paths` on this share of the runs, spread evenly (keywatch's models probe every modelsInterval). */
+  occasional?: { path: string; share: number };
 }
 
 export interface BaselineResult {
@@ -61,7 +63,8 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
   const oneRun = async (i: number): Promise<void> => {
     const auth = `Bearer ${benchKeyValue(i % o.keys)}`;
     try {
-      for (const path of o.paths) {
+      const occasional = o.occasional !== undefined && Math.floor((i + 1) * o.occasional.share) > Math.floor(i * o.occasional.share);
+      for (const path of occasional ? [...o.paths, o.occasional!.path] : o.paths) {
         requests++;
         const res = await request(`${o.url}${path}`, {
           method: 'GET',

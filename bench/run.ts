@@ -264,11 +264,10 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
     if (!args.skip.has('baseline')) {
       log(`${n} keys: baseline, ${runs} key runs at ${round(rate, 1)}/s with bare undici (own process)`);
       await sim.reset();
-      // The same requests keywatch made: /key every run; /models/user only as often as keywatch asked
-      // for it (defaults.modelsInterval skips it while the last list is fresh).
-      const modelsPerRun = runs === 0 ? 0 : (simA.byPath['/api/v1/models/user'] ?? 0) / runs;
-      const paths = modelsPerRun >= 0.5 ? ['/key', '/models/user'] : ['/key'];
-      baseline = await runBaselineProcess({ url: sim.url, keys: n, runs, rate, concurrency: 16, paths });
+      // The same requests keywatch made: /key every run; /models/user on the same share of runs as
+      // keywatch asked for it (defaults.modelsInterval skips it while the last list is fresh).
+      const modelsPerRun = runs === 0 ? 0 : Math.min(1, (simA.byPath['/api/v1/models/user'] ?? 0) / runs);
+      baseline = await runBaselineProcess({ url: sim.url, keys: n, runs, rate, concurrency: 16, paths: ['/key'], occasional: { path: '/models/user', share: modelsPerRun } });
     }
     const cpuMsPerRun = runs === 0 ? 0 : (a.cpuS / runs) * 1000;
     const atPeak = b.peakRssMb >= Math.max(a.peakRssMb, r.peakRssMb) ? b.memoryAtPeak : a.peakRssMb >= r.peakRssMb ? a.memoryAtPeak : r.memoryAtPeak;

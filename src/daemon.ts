@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Alerting, AlertingFactory } from './alerting/types.js';
-import type { Analyze } from './analysis/types.js';
+import type { Analyze, HistoryFigures, KeyAnalysis, SplitAnalyze } from './analysis/types.js';
 import { loadConfigFile, type ResolvedAccount, type ResolvedConfig, type ResolvedKey } from './config/load.js';
 import { cronProblem } from './config/schema.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
@@ -34,7 +34,8 @@ export interface DaemonOptions {
   log?: Logger;
   now?: () => number;
   identify?: Identify;
-  analyze?: Analyze;
+  /** analyzeKey; a SplitAnalyze lets the daemon keep each key's history figures for defaults.analysisInterval. */
+  analyze?: Analyze | SplitAnalyze;
   alerting?: AlertingFactory;
   /** Overrides server.listen (tests: `127.0.0.1:0`). */
   listen?: string;
@@ -106,6 +107,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const agent = opts.http === undefined ? new Agent({ connections: 16, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 }) : undefined;
   const http = opts.http ?? new HttpClient({ defaultTimeoutMs: cfg.raw.defaults.timeout, dispatcher: agent! });
   const states = new Map<string, KeyState>();
+  /** Per key, the history figures its analysis last read (kept for defaults.analysisInterval). */
+  const figures = new Map<string, HistoryFigures>();
   /** Discovered key names per account, so a key gone from the listing goes from the daemon too. */
   const discovered = new Map<string, Set<string>>();
   let alerting: Alerting | undefined;
@@ -325,6 +328,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   function dropKey(name: string): void {
     states.delete(name);
+    figures.delete(name);
     store.forgetState(name);
     alerting?.forget(name);
   }
@@ -402,6 +406,26 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return { failed: false };
   }
 
+  /**
+   * The key's analysis after a run. With a SplitAnalyze, the history figures (a week of history
+   * read from the store: most of the cost) are kept per key for defaults.analysisInterval and
+   * recomputed at once when the run says they moved (see figuresMoved); the live state is judged
+   * against them on every run.
+   */
+  function analyse(analyze: Analyze | SplitAnalyze, prev: KeyState, state: KeyState, result: RunResult, thresholds: ResolvedKey['thresholds']): KeyAnalysis {
+    const t = now();
+    const d = cfg.raw.defaults;
+    const history = () => store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, d.stabilityWindow));
+    const input = { state, now: t, thresholds, stabilityWindowMs: d.stabilityWindow, readinessHorizonMs: d.readinessHorizon };
+    if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: history() });
+    let f = figures.get(result.key);
+    if (f === undefined || t - f.at >= d.analysisInterval || t < f.at || figuresMoved(prev, state, result)) {
+      f = analyze.figures({ state, history: history(), now: t, stabilityWindowMs: d.stabilityWindow });
+      figures.set(result.key, f);
+    }
+    return analyze.judge(input, f);
+  }
+
   /** Folds one run into the key's live state, stores it, analyses it and lets alerting see it. */
   function apply1(result: RunResult, meta: Pick<ResolvedKey, 'labels' | 'watchModels' | 'thresholds'>): void {
     if (closed) return;
@@ -426,16 +450,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     };
     store.recordRun(runRecordOf(result));
     if (opts.analyze !== undefined) {
-      const t = now();
       try {
-        state.analysis = opts.analyze({
-          state,
-          history: store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, cfg.raw.defaults.stabilityWindow)),
-          now: t,
-          thresholds: meta.thresholds,
-          stabilityWindowMs: cfg.raw.defaults.stabilityWindow,
-          readinessHorizonMs: cfg.raw.defaults.readinessHorizon,
-        });
+        state.analysis = analyse(opts.analyze, prev, state, result, meta.thresholds);
       } catch (err) {
         log.error({ err, key: result.key }, 'analysis failed');
       }
@@ -586,4 +602,25 @@ function withoutFacts(o: ProbeOutcome): ProbeOutcome {
 /** A provider's own label for a discovered key, if it is already a masked form (`sk-or-v1-abc...xyz`). */
 function maskedLabel(label: string | undefined): string {
   return label !== undefined && /(\.\.\.|…)/.test(label) && label.length <= 40 ? label : '…';
+}
+
+/**
+ * Whether a run moved what the history figures say (burn rates, stability), so they are read again
+ * now rather than at the end of analysisInterval: a failed run or the first good one after a
+ * failure, a limit or usage reset, a top-up, or a change of validity, provider, currency or limit.
+ */
+export function figuresMoved(prev: KeyState, next: KeyState, result: Pick<RunResult, 'ok'>): boolean {
+  if (!result.ok || prev.consecutiveFailures > 0) return true;
+  for (const o of Object.values(prev.probes)) if (o !== undefined && !o.ok) return true;
+  const a = prev.facts;
+  const b = next.facts;
+  if (a.valid !== b.valid || a.currency !== b.currency || a.limit !== b.limit || a.limitReset !== b.limitReset) return true;
+  if (prev.provider !== next.provider) return true;
+  if (a.balance !== undefined && b.balance !== undefined && b.balance > a.balance) return true;
+  for (const w of ['total', 'daily', 'weekly', 'monthly'] as const) {
+    const u0 = a.usage?.[w];
+    const u1 = b.usage?.[w];
+    if (u0 !== undefined && u1 !== undefined && u1 < u0) return true;
+  }
+  return false;
 }

@@ -44,26 +44,44 @@ export interface Money {
 
 const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
+/** The latest limit, limit remaining and balance the history holds (at or before now). */
+export function lastMoney(history: readonly HistorySample[], now: number): LastMoney {
+  const out: LastMoney = {};
+  for (let i = history.length - 1; i >= 0; i--) {
+    const s = history[i]!;
+    if (s.at > now) continue;
+    if (!('limit' in out) && s.limit !== undefined) out.limit = s.limit;
+    if (!('limitRemaining' in out) && s.limitRemaining !== undefined) out.limitRemaining = s.limitRemaining;
+    if (!('balance' in out) && s.balance !== undefined) out.balance = s.balance;
+    if ('limit' in out && 'limitRemaining' in out && 'balance' in out) break;
+  }
+  return out;
+}
+
+export interface LastMoney {
+  limit?: number | null;
+  limitRemaining?: number | null;
+  balance?: number;
+}
+
 /** Current money facts: the live snapshot, else the latest sample that had them. */
 export function currentMoney(facts: KeyFacts, history: readonly HistorySample[], now: number, fallback: Currency): Money {
+  return moneyOf(facts, lastMoney(history, now), now, fallback);
+}
+
+/** Current money facts: the live snapshot, else what the history last had. */
+export function moneyOf(facts: KeyFacts, last: LastMoney, now: number, fallback: Currency): Money {
   const currency = facts.currency ?? fallback;
   const money: Money = { currency, balanceCurrency: facts.balanceCurrency ?? currency };
-  const last = <K extends 'limit' | 'limitRemaining' | 'balance'>(k: K): HistorySample[K] | undefined => {
-    for (let i = history.length - 1; i >= 0; i--) {
-      const s = history[i]!;
-      if (s.at <= now && s[k] !== undefined) return s[k];
-    }
-    return undefined;
-  };
-  money.limit = facts.limit !== undefined ? facts.limit : last('limit');
-  money.limitRemaining = facts.limitRemaining !== undefined ? facts.limitRemaining : last('limitRemaining');
+  money.limit = facts.limit !== undefined ? facts.limit : last.limit;
+  money.limitRemaining = facts.limitRemaining !== undefined ? facts.limitRemaining : last.limitRemaining;
   money.limitReset = facts.limitReset;
   if (money.limitRemaining === undefined && num(money.limit)) {
     // Some providers report the limit but not what is left: the period's usage says it.
     const spent = facts.limitReset ? facts.usage?.[facts.limitReset] : facts.limitReset === null ? facts.usage?.total : undefined;
     if (num(spent)) money.limitRemaining = Math.max(0, money.limit - spent);
   }
-  const balance = facts.balance ?? last('balance');
+  const balance = facts.balance ?? last.balance;
   if (num(balance)) money.balance = balance;
   if (num(facts.limitResetAt)) money.resetAt = facts.limitResetAt * 1000;
   else if (facts.limitReset) money.resetAt = nextPeriodStart(facts.limitReset, now);

@@ -5,25 +5,44 @@
  */
 import { burnRates } from './burn.js';
 import { effectiveThresholds } from './defaults.js';
-import { currentMoney, exhaustion } from './exhaustion.js';
+import { exhaustion, lastMoney, moneyOf } from './exhaustion.js';
 import { limitMatrix, modelMatrix } from './matrix.js';
 import { readiness } from './readiness.js';
 import { risk } from './risk.js';
 import { stability } from './stability.js';
-import type { Analyze, AnalyzeInput, HistorySample, KeyAnalysis } from './types.js';
+import type { AnalyzeInput, HistoryFigures, HistorySample, KeyAnalysis, SplitAnalyze } from './types.js';
 
-export const analyzeKey: Analyze = (input: AnalyzeInput): KeyAnalysis => {
+/**
+ * What analysis takes from a key's history: the burn rates, the stability and the last money the
+ * history knew. Reading the history is most of analysis' cost (a week is ~180 samples out of
+ * SQLite), and these figures move slowly, so the daemon keeps them per key for a while
+ * (defaults.analysisInterval) and judges every run's live state against them.
+ */
+export function historyFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>): HistoryFigures {
+  const { state, now } = input;
+  const history = sortedHistory(input.history);
+  const fallbackCurrency = state.facts.currency ?? state.facts.balanceCurrency ?? 'USD';
+  return {
+    at: now,
+    burn: burnRates(history, now, fallbackCurrency),
+    // The live counter knows about runs the store has not flushed yet; without a run, the history decides.
+    stability: stability(history, now, input.stabilityWindowMs, state.lastRunAt !== undefined ? state.consecutiveFailures : undefined),
+    last: lastMoney(history, now),
+    samples: history.length,
+  };
+}
+
+/** The analysis of the key's live state, with history figures computed now or a little earlier. */
+export function judgeKey(input: Omit<AnalyzeInput, 'history'>, figures: HistoryFigures): KeyAnalysis {
   const { state, now } = input;
   const facts = state.facts;
-  const history = sortedHistory(input.history);
   const fallbackCurrency = facts.currency ?? facts.balanceCurrency ?? 'USD';
   const thresholds = effectiveThresholds(input.thresholds);
-
-  const burn = burnRates(history, now, fallbackCurrency);
-  const money = currentMoney(facts, history, now, fallbackCurrency);
+  const burn = figures.burn;
+  const money = moneyOf(facts, figures.last, now, fallbackCurrency);
   const ex = exhaustion(money, burn.rates, burn.balanceRates, now);
-  // The live counter knows about runs the store has not flushed yet; without a run, the history decides.
-  const st = stability(history, now, input.stabilityWindowMs, state.lastRunAt !== undefined ? state.consecutiveFailures : undefined);
+  // Figures kept from an earlier run still get this run's streak of failures.
+  const st = figures.at === now || state.lastRunAt === undefined ? figures.stability : { ...figures.stability, consecutiveFailures: state.consecutiveFailures };
   const models = modelMatrix(facts, state.watchModels);
 
   return {
@@ -48,13 +67,18 @@ export const analyzeKey: Analyze = (input: AnalyzeInput): KeyAnalysis => {
       models,
       thresholds,
       readinessHorizonMs: input.readinessHorizonMs,
-      historySamples: history.length,
+      historySamples: figures.samples,
       now,
     }),
     limitMatrix: limitMatrix(facts, money),
     modelMatrix: models,
   };
-};
+}
+
+export const analyzeKey: SplitAnalyze = Object.assign((input: AnalyzeInput): KeyAnalysis => judgeKey(input, historyFigures(input)), {
+  figures: historyFigures,
+  judge: judgeKey,
+});
 
 /** The store hands history oldest first; a caller that did not is not punished for it. */
 function sortedHistory(history: readonly HistorySample[]): HistorySample[] {

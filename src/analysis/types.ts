@@ -165,3 +165,21 @@ export interface AnalyzeInput {
 }
 
 export type Analyze = (input: AnalyzeInput) => KeyAnalysis;
+
+/** What analysis takes from a key's history (see historyFigures in index.ts). */
+export interface HistoryFigures {
+  /** When they were computed. */
+  at: number;
+  burn: import('./burn.js').BurnAnalysis;
+  stability: Stability;
+  /** The latest money values the history held. */
+  last: import('./exhaustion.js').LastMoney;
+  /** History samples they were computed from. */
+  samples: number;
+}
+
+/** analyzeKey, split: the history part can be kept a while and the live state judged against it. */
+export type SplitAnalyze = Analyze & {
+  figures: (input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>) => HistoryFigures;
+  judge: (input: Omit<AnalyzeInput, 'history'>, figures: HistoryFigures) => KeyAnalysis;
+};

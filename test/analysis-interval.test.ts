@@ -1,0 +1,116 @@
+/**
+ * defaults.analysisInterval: the daemon reads a key's week of history for burn rates and stability
+ * at most that often (the costly part of analysis), at once when a run moves them, and judges the
+ * live state (exhaustion, limits, readiness) on every run.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { analyzeKey } from '../src/analysis/index.js';
+import { figuresMoved } from '../src/daemon.js';
+import type { KeyState } from '../src/state.js';
+import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/sim.js';
+import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
+import { keyState } from './helpers/state.js';
+
+const KEY = 'sk-or-v1-test-analysis-interval-000000000000000000000000000000000000';
+const T0 = Date.parse('2026-03-02T10:00:00Z');
+const MIN = 60_000;
+
+let sim: OpenRouterSim | undefined;
+let td: TestDaemon | undefined;
+afterEach(async () => {
+  await td?.cleanup();
+  await sim?.close();
+  td = undefined;
+  sim = undefined;
+});
+
+async function fleet(analysisInterval: string): Promise<{ at: (min: number, usage: number) => Promise<KeyState> }> {
+  sim = await startOpenRouterSim({ keys: [{ key: KEY, limit: 100, limitReset: null, usage: 10 }] });
+  const clock = { now: T0 };
+  td = await startTestDaemon({
+    yaml: `
+defaults: { interval: 1m, analysisInterval: ${analysisInterval} }
+providers:
+  openrouter: { baseUrl: ${sim.url} }
+keys:
+  - { name: k, provider: openrouter, key: "\${KEY}" }
+`,
+    env: { KEY },
+    analyze: analyzeKey,
+    now: () => clock.now,
+  });
+  return {
+    at: async (min, usage) => {
+      clock.now = T0 + min * MIN;
+      sim!.setKey(KEY, { usage });
+      await td!.daemon.runOnce();
+      return td!.daemon.states.get('k')!;
+    },
+  };
+}
+
+const hourly = (s: KeyState) => s.analysis?.burnRates.find((b) => b.window === '1h')?.perHour;
+
+describe('analysisInterval', () => {
+  it('keeps burn rates for the interval while every run judges the live limit', async () => {
+    const f = await fleet('5m');
+    await f.at(0, 10);
+    expect(hourly(await f.at(1, 11))).toBeUndefined(); // the figures of the first run (one sample) stand
+    const first = hourly(await f.at(5, 15)); // 5 minutes on: read again
+
+    const next = await f.at(6, 20); // read now, the 1h rate would be 100
+
+    expect(first).toBeCloseTo(60, 5);
+    expect(hourly(next)).toEqual(first);
+    expect(next.analysis?.limitMatrix).toContainEqual(expect.objectContaining({ remaining: 80 }));
+    expect(next.analysis?.exhaustion.seconds).toBeCloseTo((80 / 60) * 3600, 0); // this run's remaining at the kept rate
+    expect(hourly(await f.at(10, 25))).toBeCloseTo(90, 5); // 15 USD in 10 minutes
+  });
+
+  it('with 0 reads the history on every run', async () => {
+    const f = await fleet('0s');
+    await f.at(0, 10);
+    await f.at(1, 11);
+
+    const s = await f.at(2, 13);
+
+    expect(hourly(s)).toBeCloseTo(90, 5); // 3 USD in 2 minutes
+  });
+
+  it('reads the history at once after a failed run', async () => {
+    const f = await fleet('1h');
+    await f.at(0, 10);
+    await f.at(1, 11);
+    expect((await f.at(2, 12)).analysis?.stability.ratio).toBe(1);
+
+    sim!.setKey(KEY, { fault: '500' });
+    const failed = await f.at(3, 12);
+
+    expect(failed.analysis?.stability.ratio).toBeCloseTo(3 / 4, 5);
+    expect(failed.analysis?.stability.consecutiveFailures).toBe(1);
+  });
+});
+
+describe('figuresMoved', () => {
+  const base = keyState('k', { facts: { valid: true, currency: 'USD', limit: 100, limitRemaining: 50, usage: { total: 50, daily: 5 }, balance: 20 } });
+  const withFacts = (facts: Partial<KeyState['facts']>): KeyState => ({ ...base, facts: { ...base.facts, ...facts } });
+
+  it.each<[string, KeyState, boolean]>([
+    ['usage going up', withFacts({ usage: { total: 51, daily: 6 } }), false],
+    ['a daily reset', withFacts({ usage: { total: 51, daily: 0 } }), true],
+    ['a top-up', withFacts({ balance: 30 }), true],
+    ['spending the balance', withFacts({ balance: 19 }), false],
+    ['a new limit', withFacts({ limit: 200 }), true],
+    ['the key refused', withFacts({ valid: false }), true],
+    ['another currency', withFacts({ currency: 'CNY' }), true],
+    ['another provider answering', { ...base, provider: 'openai' }, true],
+  ])('%s: %s', (_name, next, moved) => {
+    expect(figuresMoved(base, next, { ok: true })).toBe(moved);
+  });
+
+  it('a failed run, or the first good one after failures, moves them', () => {
+    expect(figuresMoved(base, base, { ok: false })).toBe(true);
+    expect(figuresMoved({ ...base, consecutiveFailures: 2 }, base, { ok: true })).toBe(true);
+    expect(figuresMoved(base, base, { ok: true })).toBe(false);
+  });
+});
