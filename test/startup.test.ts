@@ -10,7 +10,11 @@ import { Gauge } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAlerting } from '../src/alerting/index.js';
 import type { AlertingFactory } from '../src/alerting/types.js';
+import { parseConfig } from '../src/config/load.js';
+import { startDaemon } from '../src/daemon.js';
+import { ConfigError } from '../src/errors.js';
 import { createMetrics } from '../src/metrics.js';
+import { registry } from '../providers/index.js';
 import { Secret } from '../src/secret.js';
 import { HOUR_MS, openStore } from '../src/store/index.js';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
@@ -175,5 +179,24 @@ describe('metrics render sharing', () => {
     // The stale render did not become the cache: the fresh one did.
     expect(await metrics.render()).toBe(await after);
     expect(calls.n).toBe(2);
+  });
+});
+
+describe('start-up preflight', () => {
+  it('names each key the scheduler would refuse by its index in the config, once per problem', async () => {
+    const cfg = parseConfig(config(), { env: {}, providers: ['openrouter'] });
+    // Past the loader's own checks (a config built in memory): what the scheduler cannot run.
+    const bad = { ...cfg, keys: cfg.keys.map((k, i) => (i === 1 || i === 250 ? { ...k, schedule: '99 * * * *' } : i === 7 ? { ...k, intervalMs: 0 } : k)) };
+
+    let thrown: unknown;
+    try {
+      await startDaemon({ config: bad, registry, listen: '127.0.0.1:0', storePath: ':memory:', schedule: false });
+    } catch (err) {
+      thrown = err;
+    }
+
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as ConfigError).issues.map((i) => i.path)).toStrictEqual(['keys[1].schedule', 'keys[7].interval', 'keys[250].schedule']);
+    expect((thrown as ConfigError).issues[0]!.message).toMatch(/^invalid cron pattern/);
   });
 });
