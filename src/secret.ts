@@ -60,6 +60,14 @@ const POW = (() => {
   return p;
 })();
 const byTail = new Map<number, string[]>();
+/**
+ * A bit per (hash & FILTER_MASK): set for every registered tail. Most text positions match no
+ * tail, and testing a bit is several times cheaper than a Map lookup (with 10,000 keys, scrubbing
+ * a stored state was ~23 ns per character, most of it byTail.get).
+ */
+const FILTER_BITS = 1 << 21;
+const FILTER_MASK = FILTER_BITS - 1;
+const filter = new Uint32Array(FILTER_BITS >>> 5);
 
 export function registerSecretValue(value: string): void {
   if (value.length < TAIL || known.has(value)) return;
@@ -67,6 +75,7 @@ export function registerSecretValue(value: string): void {
   for (const form of forms(value)) {
     let h = 0;
     for (let i = form.length - TAIL; i < form.length; i++) h = (Math.imul(h, BASE) + form.charCodeAt(i)) | 0;
+    filter[(h & FILTER_MASK) >>> 5]! |= 1 << (h & 31);
     const list = byTail.get(h);
     if (list === undefined) byTail.set(h, [form]);
     else if (!list.includes(form)) list.push(form);
@@ -84,7 +93,7 @@ export function scrubSecrets(text: string): string {
       i < TAIL
         ? (Math.imul(h, BASE) + c) | 0
         : (Math.imul((h - Math.imul(text.charCodeAt(i - TAIL), POW)) | 0, BASE) + c) | 0;
-    if (i < TAIL - 1) continue;
+    if (i < TAIL - 1 || (filter[(h & FILTER_MASK) >>> 5]! & (1 << (h & 31))) === 0) continue;
     const candidates = byTail.get(h);
     if (candidates === undefined) continue;
     const end = i + 1;
