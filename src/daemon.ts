@@ -164,9 +164,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   // The first /metrics render is the slowest one (every key's lines, in a cold process: ~0.3-0.6 s
   // for 10,000 keys): do it now, so the first scrape finds it done. A scrape arriving meanwhile
-  // waits for this render rather than starting another (metrics.render() shares it).
+  // waits for this render rather than starting another (metrics.renderBytes() shares it).
   const warmed = new Promise<void>((r) => setImmediate(r))
-    .then(() => (closed ? undefined : metrics.render()))
+    .then(() => (closed ? undefined : metrics.renderBytes()))
     .then(
       () => undefined,
       (err: unknown) => log.warn({ err }, 'metrics pre-render failed'),

@@ -298,6 +298,9 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
       cache = { text, at: t };
       return text;
     },
+    async renderBytes() {
+      return Buffer.from(await this.render());
+    },
     invalidate() {
       cache = undefined;
     },

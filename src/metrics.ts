@@ -29,6 +29,11 @@ export interface Metrics {
   setReloadResult(ok: boolean, at?: number): void;
   /** The Prometheus text exposition, cached for a short while. */
   render(): Promise<string>;
+  /**
+   * The same exposition as bytes (what /metrics sends): assembled from each key's cached bytes
+   * into one buffer, so a scrape of 10,000 keys neither builds nor keeps megabytes of strings.
+   */
+  renderBytes(): Promise<Buffer>;
   /** State changed: the next render() is fresh. */
   invalidate(): void;
   readonly contentType: string;
@@ -133,13 +138,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
 
   /**
-   * Each key's lines per family, kept per KeyState object: the daemon replaces a key's state
-   * object when the key changes (it never mutates one), so a scrape re-renders only the keys
-   * that ran since the last one and joins the rest as they were.
+   * Each key's lines, kept per KeyState object as bytes: the daemon replaces a key's state object
+   * when the key changes (it never mutates one), so a scrape re-renders only the keys that ran
+   * since the last one and copies the rest as they were. `at[i]..at[i+1]` is family i's part, each
+   * line preceded by a newline (the layout of the exposition, see renderBytesNow).
    */
-  const rendered = new WeakMap<KeyState, string[]>();
+  const rendered = new WeakMap<KeyState, KeyBytes>();
 
-  function keyLines(s: KeyState): string[] {
+  function keyBytes(s: KeyState): KeyBytes {
     const cached = rendered.get(s);
     if (cached !== undefined) return cached;
     // Within one key and family a label set appears once (prom-client's set() overwrote repeats,
@@ -172,7 +178,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         lines.push(line);
       }
     };
-    const out = new Array<string>(families.length);
+    let text = '';
+    const chars = new Array<number>(families.length + 1);
+    chars[0] = 0;
     for (let i = 0; i < families.length; i++) {
       const f = families[i]!;
       name = f.name;
@@ -182,22 +190,52 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       f.fill(emit, s);
       // (TypeScript does not see emit() assign `lines`.)
       const many = lines as string[] | undefined;
-      out[i] = many === undefined ? first : many.join('\n');
+      if (many !== undefined) text += `\n${many.join('\n')}`;
+      else if (first !== '') text += `\n${first}`;
+      chars[i + 1] = text.length;
     }
+    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+    bytes.write(text);
+    const at = new Uint32Array(families.length + 1);
+    if (bytes.length === text.length) at.set(chars);
+    else for (let i = 1; i <= families.length; i++) at[i] = at[i - 1]! + Buffer.byteLength(text.slice(chars[i - 1], chars[i]));
+    const out = { bytes, at };
     rendered.set(s, out);
     return out;
   }
 
-  /** Every key family as exposition text. */
-  function renderKeyFamilies(): string {
-    const bodies: string[][] = families.map(() => []);
+  const headers = families.map((f) => Buffer.from(`# HELP ${f.name} ${escapeText(f.help)}\n# TYPE ${f.name} gauge`));
+  const BLANK = Buffer.from('\n\n');
+
+  /**
+   * Every key family, then prom-client's own metrics, in one buffer: per family its HELP and TYPE,
+   * each key's lines for it, and a blank line between families (the text prom-client wrote).
+   */
+  async function renderBytesNow(): Promise<Buffer> {
+    const keys: KeyBytes[] = [];
+    let size = 0;
     for (const s of deps.states()) {
-      const parts = keyLines(s);
-      for (let i = 0; i < parts.length; i++) if (parts[i] !== '') bodies[i]!.push(parts[i]!);
+      const k = keyBytes(s);
+      keys.push(k);
+      size += k.bytes.length;
     }
-    return families
-      .map((f, i) => [`# HELP ${f.name} ${escapeText(f.help)}`, `# TYPE ${f.name} gauge`, ...bodies[i]!].join('\n'))
-      .join('\n\n');
+    const tail = Buffer.from(await registry.metrics());
+    for (const h of headers) size += h.length + BLANK.length;
+    size += tail.length;
+    const out = Buffer.allocUnsafeSlow(size);
+    let pos = 0;
+    for (let i = 0; i < families.length; i++) {
+      if (i > 0) pos += BLANK.copy(out, pos);
+      pos += headers[i]!.copy(out, pos);
+      for (const k of keys) {
+        const from = k.at[i]!;
+        const to = k.at[i + 1]!;
+        if (to > from) pos += k.bytes.copy(out, pos, from, to);
+      }
+    }
+    pos += BLANK.copy(out, pos);
+    pos += tail.copy(out, pos);
+    return pos === out.length ? out : out.subarray(0, pos);
   }
 
   new Gauge({
@@ -222,16 +260,29 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     registers: [registry],
   });
 
-  let cache: { text: string; at: number } | undefined;
+  let cache: { bytes: Buffer; at: number } | undefined;
   /** Bumped by every invalidation: a render started before one is not fresh enough after it. */
   let generation = 0;
   /** The render in progress: scrapes arriving meanwhile share it instead of rendering again. */
-  let rendering: { text: Promise<string>; generation: number } | undefined;
+  let rendering: { bytes: Promise<Buffer>; generation: number } | undefined;
 
-  async function renderFresh(t: number, gen: number): Promise<string> {
-    const text = `${renderKeyFamilies()}\n\n${await registry.metrics()}`;
-    if (gen === generation) cache = { text, at: t };
-    return text;
+  async function renderFresh(t: number, gen: number): Promise<Buffer> {
+    const bytes = await renderBytesNow();
+    if (gen === generation) cache = { bytes, at: t };
+    return bytes;
+  }
+
+  function renderBytes(): Promise<Buffer> {
+    const t = now();
+    if (cache !== undefined && t - cache.at < cacheMs) return Promise.resolve(cache.bytes);
+    if (rendering !== undefined && rendering.generation === generation) return rendering.bytes;
+    const current = { bytes: renderFresh(t, generation), generation };
+    rendering = current;
+    const done = () => {
+      if (rendering === current) rendering = undefined;
+    };
+    current.bytes.then(done, done);
+    return current.bytes;
   }
 
   return {
@@ -243,18 +294,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       cache = undefined;
       generation++;
     },
-    render() {
-      const t = now();
-      if (cache !== undefined && t - cache.at < cacheMs) return Promise.resolve(cache.text);
-      if (rendering !== undefined && rendering.generation === generation) return rendering.text;
-      const current = { text: renderFresh(t, generation), generation };
-      rendering = current;
-      const done = () => {
-        if (rendering === current) rendering = undefined;
-      };
-      current.text.then(done, done);
-      return current.text;
-    },
+    renderBytes,
+    render: async () => (await renderBytes()).toString('utf8'),
     invalidate() {
       cache = undefined;
       generation++;
@@ -266,6 +307,12 @@ const RESERVED = new Set(['key', 'provider', 'claimed_provider']);
 
 /** value, extra labels (`,name="v"`...) after key and provider, or the whole label text. */
 type Emit = (value: number, extra?: string, whole?: string) => void;
+
+/** A key's exposition lines as bytes; family i's part is bytes[at[i]..at[i+1]). */
+interface KeyBytes {
+  bytes: Buffer;
+  at: Uint32Array;
+}
 
 interface KeyFamily {
   name: string;

@@ -86,8 +86,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ServerDeps
   if (path === '/metrics') {
     if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
     if (metricsAuth && token !== undefined && !authorized(req, token)) return unauthorized(res);
-    const body = await deps.metrics.render();
-    res.writeHead(200, { 'content-type': deps.metrics.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    const body = await deps.metrics.renderBytes();
+    res.writeHead(200, { 'content-type': deps.metrics.contentType, 'content-length': body.length, 'cache-control': 'no-store' });
     res.end(method === 'HEAD' ? undefined : body);
     return;
   }
