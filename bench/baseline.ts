@@ -29,6 +29,7 @@ export interface BaselineResult {
   requests: number;
   failures: number;
   cpuS: number;
+  systemS: number;
   wallS: number;
   cpuPerRunMs: number;
 }
@@ -92,7 +93,7 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
     all.push(oneRun(i));
   }
   await Promise.all(all);
-  const { cpuS, wallS } = cpu.stop();
+  const { cpuS, wallS, systemS } = cpu.stop();
   await agent.close();
-  return { runs: o.runs, requests, failures, cpuS, wallS, cpuPerRunMs: (cpuS / o.runs) * 1000 };
+  return { runs: o.runs, requests, failures, cpuS, systemS, wallS, cpuPerRunMs: (cpuS / o.runs) * 1000 };
 }

@@ -9,6 +9,7 @@
  *   parent -> { type: 'render' }        child -> { type: 'render', renderMs, renderMsMax, bytes, series }
  *   disconnect                          stop the daemon and exit
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createAlerting } from '../src/alerting/index.js';
 import { analyzeKey } from '../src/analysis/index.js';
@@ -20,6 +21,8 @@ import { cpuWindow, percentile, round, sampleRss } from './measure.js';
 
 export interface WindowFigures {
   cpuS: number;
+  /** Of cpuS, in the kernel (on loopback, a socket write carries the TCP stack for both ends). */
+  systemS: number;
   wallS: number;
   runs: number;
   failures: number;
@@ -30,6 +33,8 @@ export interface WindowFigures {
   peakRssMb: number;
   lifetimeMaxRssMb: number;
   memoryAtPeak: Record<string, number>;
+  /** CPU seconds per thread name over the window (Linux /proc): the main thread vs V8's and libuv's helpers. */
+  cpuByThread: Record<string, number>;
 }
 
 export interface RenderFigures {
@@ -40,15 +45,17 @@ export interface RenderFigures {
 }
 
 async function main(): Promise<void> {
+  // BENCH_WITHOUT=analysis,alerting,identify leaves parts out, to see what each costs per run.
+  const without = new Set((process.env.BENCH_WITHOUT ?? '').split(',').filter(Boolean));
   const daemon = await startDaemon({
     configFile: process.env.BENCH_CONFIG as string,
     registry,
     log: silentLogger(),
     listen: '127.0.0.1:0',
     watchConfig: false,
-    identify: makeIdentify(registry),
-    analyze: analyzeKey,
-    alerting: createAlerting,
+    ...(without.has('identify') ? {} : { identify: makeIdentify(registry) }),
+    ...(without.has('analysis') ? {} : { analyze: analyzeKey }),
+    ...(without.has('alerting') ? {} : { alerting: createAlerting }),
   });
   if (process.env.BENCH_MEMLOG !== undefined) {
     // Where the memory is, every few seconds (MB), for investigating RSS.
@@ -80,14 +87,16 @@ function openWindow(daemon: Daemon): () => WindowFigures {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const s0 = daemon.scheduler.stats();
+  const threads0 = threadCpu();
   const cpu = cpuWindow();
   return () => {
-    const { cpuS, wallS } = cpu.stop();
+    const { cpuS, wallS, systemS } = cpu.stop();
     loop.disable();
     const st = daemon.scheduler.stats();
     const peakRssMb = rss.stop();
     return {
       cpuS,
+      systemS: round(systemS, 2),
       wallS,
       runs: st.runs - s0.runs,
       failures: st.failures - s0.failures,
@@ -97,24 +106,54 @@ function openWindow(daemon: Daemon): () => WindowFigures {
       // ru_maxrss is in KiB on Linux.
       lifetimeMaxRssMb: round(process.resourceUsage().maxRSS / 1024, 1),
       memoryAtPeak: rss.atPeak(),
+      cpuByThread: diffThreads(threads0, threadCpu()),
     };
   };
+}
+
+/** utime + stime (s) per thread of this process, by thread id, with its name. Empty off Linux. */
+function threadCpu(): Map<string, { name: string; s: number }> {
+  const out = new Map<string, { name: string; s: number }>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // pid (comm) state ... : comm may hold spaces, so split after the last ')'.
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { name, s: (Number(f[11]) + Number(f[12])) / TICKS_PER_S });
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+
+const TICKS_PER_S = 100;
+
+function diffThreads(a: Map<string, { name: string; s: number }>, b: Map<string, { name: string; s: number }>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [tid, t] of b) {
+    // The main thread's id is the process id; the others are named by Node/V8/libuv.
+    const name = tid === String(process.pid) ? 'main' : t.name.replace(/\d+$/, '').trim() || 'thread';
+    out[name] = round((out[name] ?? 0) + t.s - (a.get(tid)?.s ?? 0), 2);
+  }
+  return out;
 }
 
 /** Render time of a fresh /metrics (cache dropped first), five times. */
 async function measureRender(daemon: Daemon): Promise<RenderFigures> {
   const times: number[] = [];
-  let text = '';
+  let bytes: Buffer = Buffer.alloc(0);
   for (let i = 0; i < 5; i++) {
     daemon.metrics.invalidate();
     const t0 = performance.now();
-    text = await daemon.metrics.render();
+    bytes = await daemon.metrics.renderBytes();
     times.push(performance.now() - t0);
   }
-  // Series = lines not starting with '#', counted without splitting 24 MB into 270,000 strings.
+  // Series = lines not starting with '#' (counted in the bytes: no 24 MB string in this process).
   let series = 0;
-  for (let i = 0; i < text.length; i = text.indexOf('\n', i) + 1 || text.length) if (text.charCodeAt(i) !== 35 && text.charCodeAt(i) !== 10) series++;
-  return { renderMs: round(percentile(times, 50), 1), renderMsMax: round(Math.max(...times), 1), bytes: Buffer.byteLength(text), series };
+  for (let i = 0; i < bytes.length; i = bytes.indexOf(10, i) + 1 || bytes.length) if (bytes[i] !== 35 && bytes[i] !== 10) series++;
+  return { renderMs: round(percentile(times, 50), 1), renderMsMax: round(Math.max(...times), 1), bytes: bytes.length, series };
 }
 
 void main();

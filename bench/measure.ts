@@ -5,7 +5,7 @@
 
 export interface CpuWindow {
   /** CPU seconds (user + system) this process used since start(). */
-  stop(): { cpuS: number; wallS: number };
+  stop(): { cpuS: number; wallS: number; userS: number; systemS: number };
 }
 
 export function cpuWindow(): CpuWindow {
@@ -14,7 +14,7 @@ export function cpuWindow(): CpuWindow {
   return {
     stop: () => {
       const d = process.cpuUsage(cpu0);
-      return { cpuS: (d.user + d.system) / 1e6, wallS: (performance.now() - t0) / 1000 };
+      return { cpuS: (d.user + d.system) / 1e6, wallS: (performance.now() - t0) / 1000, userS: d.user / 1e6, systemS: d.system / 1e6 };
     },
   };
 }

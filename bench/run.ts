@@ -15,7 +15,7 @@
  * state and /metrics covers the whole fleet from the first second. `--interval 6` with 1,000 keys
  * drives the same 167 runs/s as 10,000 keys at 60 s ("equivalent keys at 60 s" in the table).
  *
- *   node dist/bench/run.js [--keys 1000,10000] [--seconds 30] [--interval 60] [--warmup 8]
+ *   node dist/bench/run.js [--keys 1000,10000] [--seconds 30] [--interval 60] [--warmup <interval + 5>]
  *     [--scrape-seconds 15] [--startup-keys 10000] [--startup-days 30] [--json FILE]
  *     [--skip fleets,baseline,fleet,storage,startup]   (fleets: the N-key probing phases; fleet: discovery)
  */
@@ -70,7 +70,10 @@ function parseArgs(argv: string[]): Args {
     }),
     seconds: num('seconds', 30),
     intervalS: num('interval', 60),
-    warmupS: num('warmup', 8),
+    // A whole interval by default: every key has then run once since start, as in a daemon that has
+    // been running a while (a key's first run after a start reads its history and writes its alert
+    // memory; a shorter warm-up measures a restart, not the steady state).
+    warmupS: num('warmup', num('interval', 60) + 5),
     scrapeSeconds: num('scrape-seconds', 15),
     startupKeys: num('startup-keys', 10_000),
     startupDays: num('startup-days', 30),
@@ -91,12 +94,16 @@ interface FleetResult {
   requests: number;
   requestsPerRun: number;
   cpuS: number;
+  /** Of cpuS, in the kernel. */
+  systemS: number;
   cpuPctOfOneCore: number;
   cpuMsPerRun: number;
   /** The daemon process's peak RSS over its life (kernel's maxRSS): start-up, probing and scraping every second.  */
   peakRssMb: number;
   /** Peak RSS while probing (phase A: one /metrics render at its end, as a 60 s scrape would see). */
   steadyPeakRssMb: number;
+  /** Phase A's CPU seconds per thread (main, V8 workers, libuv pool...). */
+  cpuByThread: Record<string, number>;
   /** process.memoryUsage() (MB) when RSS peaked. */
   memoryAtPeak: Record<string, number>;
   lateness: { p50Ms: number; p99Ms: number; maxMs: number; count: number };
@@ -281,11 +288,13 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
       requests: simA.requests,
       requestsPerRun: runs === 0 ? 0 : round(simA.requests / runs, 2),
       cpuS: round(a.cpuS, 2),
+      systemS: a.systemS,
       cpuPctOfOneCore: round((a.cpuS / a.wallS) * 100, 1),
       cpuMsPerRun: round(cpuMsPerRun, 3),
       peakRssMb: b.lifetimeMaxRssMb,
       steadyPeakRssMb: Math.max(a.peakRssMb, r.peakRssMb),
       memoryAtPeak: atPeak,
+      cpuByThread: a.cpuByThread,
       lateness: a.lateness,
       eventLoopDelay: a.loopDelay,
       metrics,
@@ -424,7 +433,7 @@ function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures &
       `${f.keys} keys: ${f.runs} runs, ${f.requestsPerRun} requests/run, ${f.failures} failed runs, ${f.violations} read-only violations; ` +
         `event-loop delay p99 ${f.eventLoopDelay.p99Ms} ms (max ${f.eventLoopDelay.maxMs}); ` +
         `while scraping every 1 s: scrape p50 ${f.scraping.scrapeMsP50} ms (max ${f.scraping.scrapeMsMax}), lateness max ${f.scraping.latenessMaxMs} ms, loop delay max ${f.scraping.eventLoopDelayMaxMs} ms, CPU ${f.scraping.cpuPctOfOneCore}%, RSS peak ${f.scraping.peakRssMb} MB; ` +
-        `/metrics ${f.metrics.series} series; memory at the RSS peak (MB): ${JSON.stringify(f.memoryAtPeak)}`,
+        `/metrics ${f.metrics.series} series; memory at the RSS peak (MB): ${JSON.stringify(f.memoryAtPeak)}; CPU s by thread while probing: ${JSON.stringify(f.cpuByThread)} (${f.systemS} s of ${f.cpuS} in the kernel${f.baseline ? `; baseline ${round(f.baseline.systemS, 2)} s of ${round(f.baseline.cpuS, 2)}` : ''})`,
     );
   }
   if (d !== undefined) {
