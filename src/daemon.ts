@@ -23,6 +23,7 @@ import { startServer, type KeywatchServer } from './server.js';
 import { ownsKey, type Shard } from './shard.js';
 import type { KeyState } from './state.js';
 import { openStore, HOUR_MS, type Store, type StoreOptions } from './store/index.js';
+import { pruneInSteps } from './store/prune.js';
 import type { ProbeKind, ProbeOutcome } from '../probes/types.js';
 
 export interface DaemonOptions {
@@ -81,8 +82,6 @@ export interface Daemon {
 /** History handed to analysis: enough for the 7-day burn window and the stability window. */
 const ANALYSIS_HISTORY_MS = 7 * 24 * HOUR_MS;
 const MAINTENANCE_EVERY_MS = HOUR_MS;
-/** Rows one maintenance step deletes: a few ms of SQLite, so nothing waits long behind it. */
-const PRUNE_STEP_ROWS = 5_000;
 const WATCH_DEBOUNCE_MS = 300;
 /** After start-up (listening, first /metrics rendered), before the first retention pass. */
 const MAINTENANCE_START_DELAY_MS = 10_000;
@@ -173,25 +172,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     );
 
   // Retention: once at start (a daemon that was down has old rows to drop), then hourly. Rollups
-  // are kept current as runs are recorded, so this only deletes, in steps of PRUNE_STEP_ROWS with
-  // the event loop free between them (probes and scrapes go on). The start-up pass begins once the
-  // server is listening and the first /metrics is rendered, plus MAINTENANCE_START_DELAY_MS: on a
-  // large store a step takes up to a few hundred ms, and scrapes right after a restart (answered
-  // from the loaded states) should not queue behind them.
+  // are kept current as runs are recorded, so this only deletes, in steps timed and sized to hold
+  // the event loop ~20 ms each (store/prune.ts), with it free between them (probes and scrapes go
+  // on). The start-up pass begins once the server is listening and the first /metrics is rendered,
+  // plus MAINTENANCE_START_DELAY_MS: scrapes right after a restart (answered from the loaded
+  // states) should not queue behind it.
   let pruning: Promise<void> | undefined;
   let stopRequested = false;
   const maintain = (): Promise<void> =>
     (pruning ??= (async () => {
-      let deleted = 0;
       try {
-        while (!closed && !stopRequested) {
-          await new Promise((r) => setImmediate(r));
-          if (closed || stopRequested) break;
-          const n = store.pruneStep(now(), cfg.raw.storage.rawRetention, cfg.raw.storage.retention, PRUNE_STEP_ROWS);
-          deleted += n;
-          if (n === 0) break;
-        }
-        if (deleted > 0) log.info({ deleted }, 'store pruned');
+        const { storage } = cfg.raw;
+        const r = await pruneInSteps(store, { now, rawRetentionMs: storage.rawRetention, retentionMs: storage.retention, stopped: () => closed || stopRequested });
+        if (r.deleted > 0) log.info({ deleted: r.deleted, steps: r.steps, maxStepMs: Math.round(r.maxStepMs) }, 'store pruned');
       } catch (err) {
         log.error({ err }, 'store maintenance failed');
       } finally {
