@@ -117,8 +117,8 @@ describe('pruneInSteps', () => {
 
     expect(oldRaw).toBeGreaterThan(15_000);
     expect(oldRollups).toBeGreaterThan(0);
-    expect(r.sizes.slice(0, 5)).toEqual([500, 1_000, 2_000, 4_000, 5_000]);
-    expect(r.sizes.slice(4).every((n) => n === PRUNE_STEP_ROWS.max)).toBe(true);
+    expect(r.sizes.slice(0, 6)).toEqual([250, 500, 1_000, 2_000, 4_000, 5_000]);
+    expect(r.sizes.slice(5).every((n) => n === PRUNE_STEP_ROWS.max)).toBe(true);
     expect(r.deleted).toBe(oldRaw + oldRollups);
     expect(oldRawLeft).toBe(0);
     expect(rawLeft).toBe(keptRaw);
@@ -128,7 +128,7 @@ describe('pruneInSteps', () => {
 
   it('on a slow store sizes steps to the target from the first one, and rests after the slow one', async () => {
     const store = filledStore();
-    // 10 rows per ms: the first step (500 rows) takes 50 ms, a 200-row step the 20 ms target.
+    // 10 rows per ms: the first step (250 rows) takes 25 ms, a 200-row step the 20 ms target.
     const { timedStore, opts, rests } = timed(store, () => 0.1);
 
     const r = await pruneInSteps(timedStore, opts);
@@ -139,22 +139,23 @@ describe('pruneInSteps', () => {
     expect(r.sizes.slice(1, -1).every((n) => n === 200)).toBe(true);
     // The last rows (fewer than asked) say nothing of the rate: the final, empty step is asked twice as many.
     expect(r.sizes.at(-1)).toBe(400);
-    expect(r.maxStepMs).toBeCloseTo(50, 6);
-    // The first rest is before any step; the second follows the 50 ms step; on-target steps rest 0.
-    expect(rests.slice(0, 3)).toEqual([0, 50, 0]);
+    expect(r.maxStepMs).toBeCloseTo(25, 6);
+    // The first rest is before any step; the second follows the 25 ms step; on-target steps rest 0.
+    expect(rests.slice(0, 3)).toEqual([0, 25, 0]);
     expect(oldRawLeft).toBe(0);
   });
 
   it('shrinks at once after a step turns slow, then grows back twice per step', async () => {
     const store = filledStore();
-    // Fast, except step 5 (0-based), where the disk stalls: 5,000 rows at 0.05 ms/row = 250 ms.
-    const { timedStore, opts, rests } = timed(store, (step) => (step === 5 ? 0.05 : 0.001));
+    // Fast, except step 6 (0-based), where the disk stalls: 5,000 rows at 0.05 ms/row = 250 ms.
+    const { timedStore, opts, rests } = timed(store, (step) => (step === 6 ? 0.05 : 0.001));
 
     const r = await pruneInSteps(timedStore, opts);
     store.close();
 
-    expect(r.sizes.slice(0, 10)).toEqual([500, 1_000, 2_000, 4_000, 5_000, 5_000, 400, 800, 1_600, 3_200]);
-    expect(rests[6]).toBe(250);
+    expect(r.sizes.slice(0, 11)).toEqual([250, 500, 1_000, 2_000, 4_000, 5_000, 5_000, 400, 800, 1_600, 3_200]);
+    // rests[0] comes before the first step, rests[i + 1] after step i.
+    expect(rests[7]).toBe(250);
     expect(r.maxStepMs).toBeCloseTo(250, 6);
   });
 
@@ -188,7 +189,7 @@ describe('pruneInSteps', () => {
     store.close();
 
     expect(r.steps).toBe(2);
-    expect(r.deleted).toBe(1_500);
-    expect(before - after).toBe(1_500);
+    expect(r.deleted).toBe(750);
+    expect(before - after).toBe(750);
   });
 });

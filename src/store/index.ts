@@ -138,8 +138,8 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     .raw(true);
   const putRollup = db.prepare(PUT_ROLLUP_SQL);
   // Chunked deletes: a step's cost is about one dirtied B-tree page per row (each old run sits on
-  // its own key's page of probe_runs_key_at) plus the WAL checkpoint, so prune.ts sizes the steps
-  // by time. Both plans walk the covering at/hour index and delete by rowid; the lookup is ~0.2 ms
+  // its own key's page of probe_runs_key_at) and, most of it, writing those pages back from the WAL
+  // (the checkpoint), so prune.ts sizes the steps by time. Both plans walk the covering at/hour index and delete by rowid; the lookup is ~0.2 ms
   // of a 5,000-row step, so a rowid range would save nothing.
   const deleteRawStep = db.prepare('DELETE FROM probe_runs WHERE id IN (SELECT id FROM probe_runs WHERE at < ? LIMIT ?)');
   const deleteRollupsStep = db.prepare('DELETE FROM rollups WHERE rowid IN (SELECT rowid FROM rollups WHERE hour <= ? LIMIT ?)');
@@ -283,6 +283,10 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     const c = cutoffs(now, rawRetentionMs, retentionMs);
     let deleted = deleteRawStep.run(c.raw, maxRows).changes;
     if (deleted < maxRows) deleted += deleteRollupsStep.run(c.rollupHour, maxRows - deleted).changes;
+    // Checkpoint the pages this step dirtied now, as part of it: left to the auto-checkpoint (at
+    // 1,000 WAL pages), every other step paid for two steps' pages, so a step sized from a cheap
+    // one took twice the time it was sized for (on a big store: 5 ms, then 40 ms, alternating).
+    if (deleted > 0) db.pragma('wal_checkpoint(PASSIVE)');
     return deleted;
   }
 
