@@ -147,8 +147,11 @@ async function measureRender(daemon: Daemon): Promise<RenderFigures> {
   for (let i = 0; i < 5; i++) {
     daemon.metrics.invalidate();
     const t0 = performance.now();
-    bytes = await daemon.metrics.renderBytes();
+    const lease = await daemon.metrics.lease();
     times.push(performance.now() - t0);
+    bytes = Buffer.from(lease.bytes.subarray(0, 0)); // (keep nothing of it but what is counted below)
+    if (i === 4) bytes = Buffer.from(lease.bytes);
+    lease.release();
   }
   // Series = lines not starting with '#' (counted in the bytes: no 24 MB string in this process).
   let series = 0;

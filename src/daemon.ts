@@ -165,7 +165,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // for 10,000 keys): do it now, so the first scrape finds it done. A scrape arriving meanwhile
   // waits for this render rather than starting another (metrics.renderBytes() shares it).
   const warmed = new Promise<void>((r) => setImmediate(r))
-    .then(() => (closed ? undefined : metrics.renderBytes()))
+    .then(async () => (closed ? undefined : (await metrics.lease()).release()))
     .then(
       () => undefined,
       (err: unknown) => log.warn({ err }, 'metrics pre-render failed'),

@@ -301,6 +301,9 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
     async renderBytes() {
       return Buffer.from(await this.render());
     },
+    async lease() {
+      return { bytes: Buffer.from(await this.render()), release: () => undefined };
+    },
     invalidate() {
       cache = undefined;
     },

@@ -34,6 +34,12 @@ export interface Metrics {
    * into one buffer, so a scrape of 10,000 keys neither builds nor keeps megabytes of strings.
    */
   renderBytes(): Promise<Buffer>;
+  /**
+   * The exposition for one response: `release()` once it has been sent (or the client went away).
+   * A released render that is no longer current is the next render's buffer, so scrapes reuse
+   * one 24 MB buffer (10,000 keys) instead of leaving one per scrape to the garbage collector.
+   */
+  lease(): Promise<{ bytes: Buffer; release: () => void }>;
   /** State changed: the next render() is fresh. */
   invalidate(): void;
   readonly contentType: string;
@@ -211,7 +217,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
    * Every key family, then prom-client's own metrics, in one buffer: per family its HELP and TYPE,
    * each key's lines for it, and a blank line between families (the text prom-client wrote).
    */
-  async function renderBytesNow(): Promise<Buffer> {
+  async function renderBytesNow(): Promise<Rendered> {
     const keys: KeyBytes[] = [];
     let size = 0;
     for (const s of deps.states()) {
@@ -222,7 +228,13 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     const tail = Buffer.from(await registry.metrics());
     for (const h of headers) size += h.length + BLANK.length;
     size += tail.length;
-    const out = Buffer.allocUnsafeSlow(size);
+    // A spare buffer (a finished render nobody sends any more) if it fits; else a new one with room
+    // for the fleet to grow a little before the next allocation.
+    let out: Buffer;
+    if (spare !== undefined && spare.length >= size) {
+      out = spare;
+      spare = undefined;
+    } else out = Buffer.allocUnsafeSlow(Math.ceil(size * 1.1));
     let pos = 0;
     for (let i = 0; i < families.length; i++) {
       if (i > 0) pos += BLANK.copy(out, pos);
@@ -235,7 +247,16 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     }
     pos += BLANK.copy(out, pos);
     pos += tail.copy(out, pos);
-    return pos === out.length ? out : out.subarray(0, pos);
+    return { bytes: out.subarray(0, pos), base: out, leases: 0, exposed: false };
+  }
+
+  /** The buffer the next render may write into. */
+  let spare: Buffer | undefined;
+
+  /** A render that is no longer current: its buffer is free once no response sends it. */
+  function recycle(r: Rendered | undefined): void {
+    if (r === undefined || r.leases > 0 || r.exposed || r === cache?.rendered) return;
+    if (spare === undefined || r.base.length > spare.length) spare = r.base;
   }
 
   new Gauge({
@@ -260,29 +281,55 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     registers: [registry],
   });
 
-  let cache: { bytes: Buffer; at: number } | undefined;
+  let cache: { rendered: Rendered; at: number } | undefined;
   /** Bumped by every invalidation: a render started before one is not fresh enough after it. */
   let generation = 0;
   /** The render in progress: scrapes arriving meanwhile share it instead of rendering again. */
-  let rendering: { bytes: Promise<Buffer>; generation: number } | undefined;
+  let rendering: { rendered: Promise<Rendered>; generation: number } | undefined;
 
-  async function renderFresh(t: number, gen: number): Promise<Buffer> {
-    const bytes = await renderBytesNow();
-    if (gen === generation) cache = { bytes, at: t };
-    return bytes;
+  async function renderFresh(t: number, gen: number): Promise<Rendered> {
+    const r = await renderBytesNow();
+    if (gen === generation) {
+      const old = cache?.rendered;
+      cache = { rendered: r, at: t };
+      recycle(old);
+    }
+    return r;
   }
 
-  function renderBytes(): Promise<Buffer> {
+  function current(): Promise<Rendered> {
     const t = now();
-    if (cache !== undefined && t - cache.at < cacheMs) return Promise.resolve(cache.bytes);
-    if (rendering !== undefined && rendering.generation === generation) return rendering.bytes;
-    const current = { bytes: renderFresh(t, generation), generation };
-    rendering = current;
+    if (cache !== undefined && t - cache.at < cacheMs) return Promise.resolve(cache.rendered);
+    if (rendering !== undefined && rendering.generation === generation) return rendering.rendered;
+    const next = { rendered: renderFresh(t, generation), generation };
+    rendering = next;
     const done = () => {
-      if (rendering === current) rendering = undefined;
+      if (rendering === next) rendering = undefined;
     };
-    current.bytes.then(done, done);
-    return current.bytes;
+    next.rendered.then(done, done);
+    return next.rendered;
+  }
+
+  function drop(): void {
+    const old = cache?.rendered;
+    cache = undefined;
+    generation++;
+    recycle(old);
+  }
+
+  async function lease(): Promise<{ bytes: Buffer; release: () => void }> {
+    const r = await current();
+    r.leases++;
+    let released = false;
+    return {
+      bytes: r.bytes,
+      release: () => {
+        if (released) return;
+        released = true;
+        r.leases--;
+        recycle(r);
+      },
+    };
   }
 
   return {
@@ -291,14 +338,25 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     setReloadResult(ok, at = now()) {
       reloadOk.set(ok ? 1 : 0);
       if (ok) reloadAt.set(at / 1000);
-      cache = undefined;
-      generation++;
+      drop();
     },
-    renderBytes,
-    render: async () => (await renderBytes()).toString('utf8'),
+    lease,
+    // Handed out without a lease: never reused, so the caller may keep it.
+    renderBytes: async () => {
+      const r = await current();
+      r.exposed = true;
+      return r.bytes;
+    },
+    render: async () => {
+      const l = await lease();
+      try {
+        return l.bytes.toString('utf8');
+      } finally {
+        l.release();
+      }
+    },
     invalidate() {
-      cache = undefined;
-      generation++;
+      drop();
     },
   };
 }
@@ -307,6 +365,16 @@ const RESERVED = new Set(['key', 'provider', 'claimed_provider']);
 
 /** value, extra labels (`,name="v"`...) after key and provider, or the whole label text. */
 type Emit = (value: number, extra?: string, whole?: string) => void;
+
+/** One render: the exposition (a view of `base`), and who still sends it. */
+interface Rendered {
+  bytes: Buffer;
+  base: Buffer;
+  /** Responses sending it now. */
+  leases: number;
+  /** Handed out by renderBytes() (kept by its caller): its buffer is never reused. */
+  exposed: boolean;
+}
 
 /** A key's exposition lines as bytes; family i's part is bytes[at[i]..at[i+1]). */
 interface KeyBytes {

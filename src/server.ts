@@ -86,9 +86,12 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ServerDeps
   if (path === '/metrics') {
     if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
     if (metricsAuth && token !== undefined && !authorized(req, token)) return unauthorized(res);
-    const body = await deps.metrics.renderBytes();
-    res.writeHead(200, { 'content-type': deps.metrics.contentType, 'content-length': body.length, 'cache-control': 'no-store' });
-    res.end(method === 'HEAD' ? undefined : body);
+    const body = await deps.metrics.lease();
+    // 'close' follows 'finish' (all of it handed to the kernel) or an aborted response: either way
+    // the buffer is no longer being sent, and the next render may reuse it.
+    res.once('close', body.release);
+    res.writeHead(200, { 'content-type': deps.metrics.contentType, 'content-length': body.bytes.length, 'cache-control': 'no-store' });
+    res.end(method === 'HEAD' ? undefined : body.bytes);
     return;
   }
   if (path === '/-/reload') {
