@@ -100,7 +100,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (startIssues.length > 0) throw new ConfigError(startIssues, opts.configFile);
   const shard = (c: ResolvedConfig = cfg): Shard | undefined => opts.shard ?? c.raw.shard;
 
-  const store = openStore(opts.storePath ?? cfg.raw.storage.path, { log, ...opts.store });
+  const store = openStore(opts.storePath ?? cfg.raw.storage.path, { log, stateSaveIntervalMs: cfg.raw.storage.stateSaveInterval, ...opts.store });
   // Our own pool, so shutdown can abort requests still hanging after the drain bound
   // (HttpClient.close() would wait for them).
   const agent = opts.http === undefined ? new Agent({ connections: 16, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 }) : undefined;

@@ -222,6 +222,14 @@ export const Config = z
         retention: PositiveDuration.prefault('30d'),
         /** Raw probe rows are kept this long, then rolled up hourly. */
         rawRetention: PositiveDuration.prefault('48h'),
+        /**
+         * A key's last state (served at once after a restart) is written when something that matters
+         * changed (validity, provider, a failing or recovered probe, limit, models, verdict), else at
+         * most this often; every run is still recorded in the history. At shutdown everything is
+         * written; after a crash the usage figures served until each key's next run are at most this
+         * old. 0 = write it after every run.
+         */
+        stateSaveInterval: Duration.prefault('5m'),
       })
       .prefault({}),
     defaults: z

@@ -48,6 +48,13 @@ export interface StoreOptions {
   maxBatch?: number;
   /** SQLite busy_timeout (default 5000 ms). */
   busyTimeoutMs?: number;
+  /**
+   * A key's state is written at once when something a restart must get right changed (validity,
+   * provider, a probe failing or recovering, limit, models, verdict: see stateSignature), else at
+   * most this often (default 0: every save). The newest state of every key is written by flush()
+   * and close(); after a crash a restart serves figures at most this old until the key's next run.
+   */
+  stateSaveIntervalMs?: number;
   log?: Logger;
 }
 
@@ -55,6 +62,8 @@ export interface StoreStats {
   flushes: number;
   rowsWritten: number;
   pending: number;
+  /** Key states held back by stateSaveIntervalMs. */
+  deferredStates: number;
 }
 
 export interface RollupResult {
@@ -108,6 +117,11 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   migrate(db, 'core', CORE_MIGRATIONS);
 
   const flushIntervalMs = opts.flushIntervalMs ?? 250;
+  const stateSaveIntervalMs = opts.stateSaveIntervalMs ?? 0;
+  /** Per key, when its state was last queued for writing and what it said then. */
+  const savedStates = new Map<string, { at: number; signature: string }>();
+  /** States not written yet because nothing important changed (written when due, by flush(), close()). */
+  const deferredStates = new Map<string, KeyState>();
   const maxBatch = opts.maxBatch ?? 500;
   const log = opts.log;
 
@@ -168,6 +182,27 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     }
     for (const hours of rollups.values()) for (const agg of hours.values()) putRollup.run(agg);
   });
+
+  function saveState(state: KeyState): void {
+    if (closed) return;
+    const at = state.lastRunAt ?? 0;
+    const signature = stateSignature(state);
+    const last = savedStates.get(state.name);
+    if (stateSaveIntervalMs > 0 && last !== undefined && last.signature === signature && at - last.at < stateSaveIntervalMs && at >= last.at) {
+      deferredStates.set(state.name, state);
+      return;
+    }
+    deferredStates.delete(state.name);
+    savedStates.set(state.name, { at, signature });
+    enqueue({ kind: 'state', state });
+  }
+
+  /** Everything queued and every deferred state. */
+  function flushAll(): void {
+    for (const state of deferredStates.values()) queue.push({ kind: 'state', state });
+    deferredStates.clear();
+    flush();
+  }
 
   function flush(): void {
     if (timer !== undefined) {
@@ -301,7 +336,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   }
 
   function loadStates(): Map<string, KeyState> {
-    flush();
+    flushAll();
     const out = new Map<string, KeyState>();
     for (const row of selectStates.all() as { state: string }[]) {
       try {
@@ -318,18 +353,22 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     path: file,
     db,
     recordRun,
-    saveState: (state) => enqueue({ kind: 'state', state }),
-    forgetState: (key) => enqueue({ kind: 'forget', key }),
-    flush,
+    saveState,
+    forgetState: (key) => {
+      deferredStates.delete(key);
+      savedStates.delete(key);
+      enqueue({ kind: 'forget', key });
+    },
+    flush: flushAll,
     history,
     rawRuns,
     pruneStep,
     rollupAndPrune,
     loadStates,
-    stats: () => ({ ...counters, pending: queue.length }),
+    stats: () => ({ ...counters, pending: queue.length, deferredStates: deferredStates.size }),
     close: () => {
       if (closed) return;
-      flush();
+      flushAll();
       closed = true;
       db.close();
     },
@@ -475,4 +514,34 @@ function rollupSampleOf(c: RollupSampleColumns): HistorySample {
   }
   if (latency_ms !== null) s.latencyMs = latency_ms;
   return addMoney(s, { valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance });
+}
+
+/**
+ * What a restart must not get wrong about a key, as one string: a state whose signature changed is
+ * written at once; one that only moved its figures (usage, remaining, durations) may wait.
+ */
+export function stateSignature(s: KeyState): string {
+  const f = s.facts;
+  let probes = '';
+  for (const o of Object.values(s.probes)) if (o !== undefined) probes += `${o.probe}:${o.ok ? 1 : 0}:${o.errorKind ?? ''},`;
+  let models = '';
+  if (f.models !== undefined) for (const [m, ok] of Object.entries(f.models.access)) if (ok) models += `${m},`;
+  return [
+    f.valid,
+    s.provider,
+    s.claimedProvider,
+    s.fingerprint,
+    s.account ?? '',
+    s.consecutiveFailures > 0,
+    probes,
+    f.currency,
+    f.limit,
+    f.limitReset,
+    f.expiresAt,
+    f.identity?.provider,
+    models,
+    s.analysis?.readiness.verdict,
+    s.watchModels.join(','),
+    JSON.stringify(s.labels),
+  ].join('|');
 }
