@@ -86,6 +86,9 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     for (const obs of observations) {
       const rid = id(state.name, obs.rule);
       const prev = records.get(rid);
+      // The common case: a rule that never held for this key and does not hold now (nothing to step,
+      // store or send; step() would leave it inactive).
+      if (prev === undefined && obs.breach !== true) continue;
       const severity: Severity = (a.severities[obs.rule] as Severity | undefined) ?? DEFAULT_SEVERITIES[obs.rule];
       const base: AlertRecord = {
         ...(prev ?? inactiveRecord(state.name, obs.rule, severity, state.provider)),
