@@ -446,7 +446,7 @@ function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures &
     out.push(
       `store: ${s.rollupBytesPerKeyDay} B/key/day after rollups (file ${s.fileBytesPerKeyDay}); raw ${s.rawBytesPerRun} B/run; ` +
         `write ${s.writeUsPerRun} µs CPU/run (raw row + eager rollup) in ${s.flushes} batched transactions; prune ${s.pruneMsPer1000Rows} ms/1000 rows, ` +
-        `one step of ${s.pruneStepRows} rows at most ${s.pruneStepMaxMs} ms ` +
+        `steps sized toward 20 ms (up to ${s.pruneStepRows} rows), the longest ${s.pruneStepMaxMs} ms ` +
         `(hourly job at ${Object.entries(s.hourlyPrune).map(([k, v]) => `${k} keys: ${v.rows} rows, ${v.steps} steps, ${v.totalMs} ms in all`).join('; ')})`,
     );
   }

@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } fro
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { HOUR_MS, hourOf, openStore, type RunRecord } from '../src/store/index.js';
+import { nextStepRows, PRUNE_STEP_ROWS } from '../src/store/prune.js';
 import { emptyRollup, foldRaw, PUT_ROLLUP_SQL, type RollupRow } from '../src/store/rollup.js';
 import type { KeyState } from '../src/state.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
@@ -62,14 +63,14 @@ export interface StorageFigures {
   writeUsPerRun: number;
   /** Pruning old raw rows with the daemon's pruneStep: wall ms per 1,000 rows deleted. */
   pruneMsPer1000Rows: number;
-  /** The longest single pruneStep of PRUNE_STEP_ROWS rows (what one step holds the event loop). */
+  /** The longest single step, sized as the daemon sizes them (what one step holds the event loop). */
   pruneStepMaxMs: number;
+  /** The largest step the sizing reached (rows), and how many steps it took. */
   pruneStepRows: number;
+  pruneSteps: number;
   flushes: number;
 }
 
-/** The daemon's step size (src/daemon.ts PRUNE_STEP_ROWS). */
-export const PRUNE_STEP_ROWS = 5_000;
 
 /**
  * Records `days` of runs for `keys` keys through the real Store (batched writes, rollups kept
@@ -100,14 +101,21 @@ export function measureStorage(dir: string, o: { keys: number; days: number; int
   let pruned = 0;
   let pruneMs = 0;
   let pruneStepMaxMs = 0;
+  // Steps sized as the daemon sizes them (src/store/prune.ts: toward PRUNE_STEP_TARGET_MS per step).
+  let rows: number = PRUNE_STEP_ROWS.first;
+  let pruneSteps = 0;
+  let pruneStepRowsMax = 0;
   for (;;) {
     const t0 = performance.now();
-    const n = store.pruneStep(end + step, 0, 365 * DAY_MS, PRUNE_STEP_ROWS);
+    const n = store.pruneStep(end + step, 0, 365 * DAY_MS, rows);
     const ms = performance.now() - t0;
     if (n === 0) break;
     pruned += n;
     pruneMs += ms;
+    pruneSteps++;
+    pruneStepRowsMax = Math.max(pruneStepRowsMax, n);
     pruneStepMaxMs = Math.max(pruneStepMaxMs, ms);
+    rows = nextStepRows(rows, n, ms);
   }
   store.db.exec('VACUUM');
   const after = tableBytes(store.db);
@@ -129,7 +137,8 @@ export function measureStorage(dir: string, o: { keys: number; days: number; int
     writeUsPerRun: Math.round(writeUsPerRun * 10) / 10,
     pruneMsPer1000Rows: Math.round((pruneMs / pruned) * 1000 * 100) / 100,
     pruneStepMaxMs: Math.round(pruneStepMaxMs * 10) / 10,
-    pruneStepRows: PRUNE_STEP_ROWS,
+    pruneStepRows: pruneStepRowsMax,
+    pruneSteps,
     flushes,
   };
 }
