@@ -43,7 +43,10 @@ export async function forkDaemon(configFile: string): Promise<DaemonProcess> {
     keys: ready.keys,
     openWindow: async () => void (await ask('window', 'window-open')),
     closeWindow: () => ask<WindowFigures>('close-window', 'window'),
-    render: () => ask<RenderFigures>('render', 'render'),
+    render: async () => {
+      const { type: _type, ...figures } = await ask<RenderFigures & { type: string }>('render', 'render');
+      return figures;
+    },
     close: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
