@@ -1,6 +1,7 @@
 /** The bench side of the daemon process (daemon-process.ts): fork it, open and close measuring windows. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../src/runtime.js';
 import type { RenderFigures, WindowFigures } from './daemon-process.js';
 
 export interface DaemonProcess {
@@ -16,8 +17,9 @@ export async function forkDaemon(configFile: string): Promise<DaemonProcess> {
   const script = fileURLToPath(new URL('./daemon-process.js', import.meta.url));
   const child: ChildProcess = fork(script, [], {
     env: { ...process.env, BENCH_CONFIG: configFile },
-    // e.g. BENCH_DAEMON_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemon alone.
-    execArgv: (process.env.BENCH_DAEMON_ARGS ?? '').split(' ').filter(Boolean),
+    // As shipped (src/runtime.ts: the image's and npm start's node flags) unless BENCH_DAEMON_ARGS says
+    // otherwise: "" for node's defaults, "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemon.
+    execArgv: daemonFlags(),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const next = <T>(type: string): Promise<T> =>
@@ -56,4 +58,9 @@ export async function forkDaemon(configFile: string): Promise<DaemonProcess> {
       clearTimeout(timer);
     },
   };
+}
+
+/** The daemon processes' node flags: as shipped, unless BENCH_DAEMON_ARGS is set ("" = node's defaults). */
+export function daemonFlags(): string[] {
+  return (process.env.BENCH_DAEMON_ARGS ?? DAEMON_NODE_FLAGS.join(' ')).split(' ').filter(Boolean);
 }

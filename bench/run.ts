@@ -33,7 +33,7 @@ import { registry } from '../providers/index.js';
 import { runBaselineProcess, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
 import { cpuWindow, percentile, round, sleep } from './measure.js';
-import { forkDaemon } from './daemon-client.js';
+import { daemonFlags, forkDaemon } from './daemon-client.js';
 import { forkSim } from './sim-client.js';
 import { buildStartupStore, measureHistoryDepth, measureStorage, workingCopy, type HistoryDepthFigures, type StorageFigures } from './store-bench.js';
 
@@ -214,6 +214,8 @@ async function main(): Promise<void> {
     node: process.version,
     cpus: (await import('node:os')).cpus().length,
     args: { ...args, skip: [...args.skip] },
+    /** node flags of the daemon's processes (as shipped: src/runtime.ts; BENCH_DAEMON_ARGS overrides). */
+    daemonNodeFlags: daemonFlags(),
     fleets,
     discovery,
     storage,
@@ -384,7 +386,7 @@ async function benchStartup(args: Args, work: string, cache: string): Promise<St
   log(`start-up: store ${storeMb} MB; spawning keywatch`);
   const script = fileURLToPath(new URL('./startup-process.js', import.meta.url));
   const t0 = performance.now();
-  const child = fork(script, [], { env: { ...process.env, BENCH_CONFIG: configFile }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [], { env: { ...process.env, BENCH_CONFIG: configFile }, execArgv: daemonFlags(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const msg = await new Promise<{ url: string; keys: number }>((res, rej) => {
       child.once('message', (m) => res(m as { url: string; keys: number }));
