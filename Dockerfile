@@ -59,6 +59,4 @@ EXPOSE 9477
 # A config that listens elsewhere sets KEYWATCH_HEALTHCHECK_URL (e.g. -e KEYWATCH_HEALTHCHECK_URL=http://127.0.0.1:8080/healthz).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.KEYWATCH_HEALTHCHECK_URL || 'http://127.0.0.1:9477/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# node's flags for the daemon (src/runtime.ts DAEMON_NODE_FLAGS: a smaller heap for some CPU; a test
-# keeps them in step). Other commands: --entrypoint keywatch (e.g. keywatch demo, keywatch check).
-ENTRYPOINT ["node", "--optimize-for-size", "/app/bin/keywatch.js", "run"]
+ENTRYPOINT ["keywatch", "run"]

@@ -1,7 +1,6 @@
 /** The bench side of the daemon process (daemon-process.ts): fork it, open and close measuring windows. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../src/runtime.js';
 import type { RenderFigures, WindowFigures } from './daemon-process.js';
 
 export interface DaemonProcess {
@@ -17,8 +16,8 @@ export async function forkDaemon(configFile: string): Promise<DaemonProcess> {
   const script = fileURLToPath(new URL('./daemon-process.js', import.meta.url));
   const child: ChildProcess = fork(script, [], {
     env: { ...process.env, BENCH_CONFIG: configFile },
-    // As shipped (src/runtime.ts: the image's and npm start's node flags) unless BENCH_DAEMON_ARGS says
-    // otherwise: "" for node's defaults, "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemon.
+    // node flags for the daemon (none by default, as shipped): e.g. BENCH_DAEMON_ARGS="--cpu-prof
+    // --cpu-prof-dir=/tmp/prof" to profile it. KEYWATCH_HEAP=default measures node's heap defaults.
     execArgv: daemonFlags(),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -60,7 +59,7 @@ export async function forkDaemon(configFile: string): Promise<DaemonProcess> {
   };
 }
 
-/** The daemon processes' node flags: as shipped, unless BENCH_DAEMON_ARGS is set ("" = node's defaults). */
+/** The daemon processes' node flags (BENCH_DAEMON_ARGS; none by default, as `keywatch run` is started). */
 export function daemonFlags(): string[] {
-  return (process.env.BENCH_DAEMON_ARGS ?? DAEMON_NODE_FLAGS.join(' ')).split(' ').filter(Boolean);
+  return (process.env.BENCH_DAEMON_ARGS ?? '').split(' ').filter(Boolean);
 }

@@ -17,6 +17,7 @@ import { startDaemon, type Daemon } from '../src/daemon.js';
 import { makeIdentify } from '../src/identity.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
+import { applyHeapPolicy, heapPolicy } from '../src/runtime.js';
 import { cpuWindow, percentile, round, sampleRss } from './measure.js';
 
 export interface WindowFigures {
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
       process.stderr.write(`[daemon] mem ${Object.entries(m).map(([k, v]) => `${k}=${Math.round(v / 1048576)}`).join(' ')}\n`);
     }, Number(process.env.BENCH_MEMLOG) || 2000).unref();
   }
+  // As `keywatch run` does once started (src/runtime.ts; KEYWATCH_HEAP=default keeps node's defaults).
+  void daemon.started.then(() => applyHeapPolicy(heapPolicy()));
   let window: (() => WindowFigures) | undefined;
   process.on('message', (msg: { type?: string }) => {
     if (msg.type === 'window') {

@@ -33,6 +33,7 @@ import { registry } from '../providers/index.js';
 import { runBaselineProcess, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
 import { cpuWindow, percentile, round, sleep } from './measure.js';
+import { heapPolicy } from '../src/runtime.js';
 import { daemonFlags, forkDaemon } from './daemon-client.js';
 import { forkSim } from './sim-client.js';
 import { buildStartupStore, measureHistoryDepth, measureStorage, workingCopy, type HistoryDepthFigures, type StorageFigures } from './store-bench.js';
@@ -214,8 +215,9 @@ async function main(): Promise<void> {
     node: process.version,
     cpus: (await import('node:os')).cpus().length,
     args: { ...args, skip: [...args.skip] },
-    /** node flags of the daemon's processes (as shipped: src/runtime.ts; BENCH_DAEMON_ARGS overrides). */
+    /** node flags of the daemon's processes (BENCH_DAEMON_ARGS) and its heap policy (src/runtime.ts). */
     daemonNodeFlags: daemonFlags(),
+    heapPolicy: heapPolicy(),
     fleets,
     discovery,
     storage,

@@ -77,6 +77,8 @@ export interface Daemon {
   stop(): Promise<void>;
   /** Resolves once stop() has finished (whoever called it: a signal or the owner). */
   readonly stopped: Promise<void>;
+  /** Resolves once start-up is over: listening and the first /metrics rendered. */
+  readonly started: Promise<void>;
 }
 
 /** History handed to analysis: enough for the 7-day burn window and the stability window. */
@@ -557,6 +559,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     reload,
     stop,
     stopped,
+    started: warmed,
   };
 }
 

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ROOT } from './helpers/ops.js';
-import { DAEMON_NODE_FLAGS } from '../src/runtime.js';
 
 interface Instruction {
   op: string;
@@ -133,13 +132,8 @@ describe('Dockerfile', () => {
     expect(healthcheck).toContain('/healthz');
     expect(healthcheck).toContain('fetch(');
     expect(healthcheck).not.toMatch(/curl|wget/);
-    expect(JSON.parse(text('ENTRYPOINT').at(-1)!)).toEqual(['node', ...DAEMON_NODE_FLAGS, '/app/bin/keywatch.js', 'run']);
+    expect(JSON.parse(text('ENTRYPOINT').at(-1)!)).toEqual(['keywatch', 'run']);
     expect(statSync(join(ROOT, 'bin/keywatch.js')).isFile()).toBe(true);
-  });
-
-  it('npm start runs the daemon with the same node flags as the image', () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.start).toContain(`node ${DAEMON_NODE_FLAGS.join(' ')} dist/src/main.js run`);
   });
 
   it("the image's default config listens where the healthcheck looks and stores under /data", () => {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createAlerting } from '../alerting/index.js';
 import { analyzeKey } from '../analysis/index.js';
 import { startDaemon } from '../daemon.js';
+import { applyHeapPolicy, heapPolicy } from '../runtime.js';
 import { ConfigError, formatIssue } from '../errors.js';
 import { makeIdentify } from '../identity.js';
 import { createLogger } from '../log.js';
@@ -62,6 +63,11 @@ const run: Command = async (args, io) => {
     }
     throw err;
   }
+  // Start-up done: from now on V8 keeps a smaller heap (src/runtime.ts; KEYWATCH_HEAP=default keeps node's).
+  void daemon.started.then(() => {
+    const flags = applyHeapPolicy(heapPolicy(io.env));
+    if (flags.length > 0) log.debug({ flags }, 'heap policy applied');
+  });
   await daemon.stopped;
   // Everything is closed; should a stray handle keep the loop alive, do not hang the shutdown.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
