@@ -1,5 +1,5 @@
 /** The bench side of the simulator process: fork it, wait for its URL, ask for its counters. */
-import { fork, type ChildProcess } from 'node:child_process';
+import { forkChild } from './child.js';
 import { fileURLToPath } from 'node:url';
 
 export interface SimStats {
@@ -22,47 +22,13 @@ export interface SimProcess {
 
 export async function forkSim(keys: number): Promise<SimProcess> {
   const script = fileURLToPath(new URL('./sim-process.js', import.meta.url));
-  const child: ChildProcess = fork(script, [], {
-    env: { ...process.env, BENCH_SIM_KEYS: String(keys) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const next = <T>(type: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const onMsg = (m: { type?: string }) => {
-        if (m.type !== type) return;
-        child.off('message', onMsg);
-        child.off('exit', onExit);
-        resolve(m as T);
-      };
-      const onExit = (code: number | null) => reject(new Error(`simulator process exited (${code}) before "${type}"`));
-      child.on('message', onMsg);
-      child.once('exit', onExit);
-    });
+  const { next, ask, close } = forkChild(script, 'simulator', { env: { ...process.env, BENCH_SIM_KEYS: String(keys) } });
   const ready = await next<{ url: string }>('ready');
   return {
     url: ready.url,
-    stats: async () => {
-      const p = next<SimStats>('stats');
-      child.send({ type: 'stats' });
-      return p;
-    },
-    reset: async () => {
-      const p = next<unknown>('reset');
-      child.send({ type: 'reset' });
-      await p;
-    },
-    scrape: async (url, seconds) => {
-      const p = next<{ ms: number[]; bytes: number }>('scraped');
-      child.send({ type: 'scrape', url, seconds });
-      return p;
-    },
-    close: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.disconnect();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stats: () => ask<SimStats>('stats', 'stats'),
+    reset: async () => void (await ask('reset', 'reset')),
+    scrape: (url, seconds) => ask<{ ms: number[]; bytes: number }>('scrape', 'scraped', { url, seconds }),
+    close: () => close(5000),
   };
 }
