@@ -454,6 +454,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     states.set(result.key, state);
     store.saveState(state);
     metrics.invalidate();
+    metrics.prepare(state);
     try {
       alerting?.evaluate(state, now());
     } catch (err) {

@@ -304,6 +304,7 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
     async lease() {
       return { bytes: Buffer.from(await this.render()), release: () => undefined };
     },
+    prepare() {},
     invalidate() {
       cache = undefined;
     },

@@ -42,6 +42,11 @@ export interface Metrics {
   lease(): Promise<{ bytes: Buffer; release: () => void }>;
   /** State changed: the next render() is fresh. */
   invalidate(): void;
+  /**
+   * Renders a key's lines now (the daemon calls it as it stores a run), so a scrape only copies bytes
+   * however many keys changed since the last one: with a 60 s scrape interval every key has.
+   */
+  prepare(state: KeyState): void;
   readonly contentType: string;
 }
 
@@ -357,6 +362,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
     invalidate() {
       drop();
+    },
+    prepare(state) {
+      keyBytes(state);
     },
   };
 }

@@ -103,3 +103,26 @@ describe('metrics buffers', () => {
     after.release();
   });
 });
+
+describe('metrics.prepare', () => {
+  it('renders a key’s lines when it is stored, so a scrape only copies them', async () => {
+    const s = valid('a', true);
+    let reads = 0;
+    const counted: KeyState = Object.defineProperty({ ...s }, 'facts', {
+      get: () => {
+        reads++;
+        return s.facts;
+      },
+      enumerable: true,
+    });
+    const metrics = createMetrics({ states: () => [counted] });
+
+    metrics.prepare(counted);
+    const afterPrepare = reads;
+    const text = await metrics.render();
+
+    expect(afterPrepare).toBeGreaterThan(0);
+    expect(reads).toBe(afterPrepare);
+    expect(text).toContain('keywatch_key_valid{key="a",provider="openrouter"} 1');
+  });
+});
