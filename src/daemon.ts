@@ -239,6 +239,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return { ok: false, issues: [{ path: '', message: 'config could not be applied (see the log)' }] };
     }
     metrics.setReloadResult(true, now());
+    // Windows, thresholds or keys may have changed: every key's next run reads its history again.
+    figures.clear();
     log.info({ keys: next.keys.length, accounts: next.accounts.length }, 'config reloaded');
     return { ok: true };
   }
