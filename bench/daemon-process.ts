@@ -131,6 +131,7 @@ function threadCpu(): Map<string, { name: string; s: number }> {
   return out;
 }
 
+/** Linux's USER_HZ (CLK_TCK): /proc's utime and stime are in these ticks. */
 const TICKS_PER_S = 100;
 
 function diffThreads(a: Map<string, { name: string; s: number }>, b: Map<string, { name: string; s: number }>): Record<string, number> {
@@ -152,7 +153,7 @@ async function measureRender(daemon: Daemon): Promise<RenderFigures> {
     const t0 = performance.now();
     const lease = await daemon.metrics.lease();
     times.push(performance.now() - t0);
-    bytes = Buffer.from(lease.bytes.subarray(0, 0)); // (keep nothing of it but what is counted below)
+    // A copy of the last one to count its series; the leased buffer goes back for reuse.
     if (i === 4) bytes = Buffer.from(lease.bytes);
     lease.release();
   }

@@ -64,11 +64,6 @@ export interface LastMoney {
   balance?: number;
 }
 
-/** Current money facts: the live snapshot, else the latest sample that had them. */
-export function currentMoney(facts: KeyFacts, history: readonly HistorySample[], now: number, fallback: Currency): Money {
-  return moneyOf(facts, lastMoney(history, now), now, fallback);
-}
-
 /** Current money facts: the live snapshot, else what the history last had. */
 export function moneyOf(facts: KeyFacts, last: LastMoney, now: number, fallback: Currency): Money {
   const currency = facts.currency ?? fallback;
