@@ -9,7 +9,8 @@
  *   parent -> { type: 'render' }        child -> { type: 'render', renderMs, renderMsMax, bytes, series }
  *   disconnect                          stop the daemon and exit
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createAlerting } from '../src/alerting/index.js';
 import { analyzeKey } from '../src/analysis/index.js';
@@ -68,13 +69,20 @@ async function main(): Promise<void> {
   // As `keywatch run` does once started (src/runtime.ts; KEYWATCH_HEAP=default keeps node's defaults).
   void daemon.started.then(() => applyHeapPolicy(heapPolicy()));
   let window: (() => WindowFigures) | undefined;
+  let profiles: (() => Promise<void>) | undefined;
+  let windows = 0;
   process.on('message', (msg: { type?: string }) => {
     if (msg.type === 'window') {
       window = openWindow(daemon);
+      // The first window only: probing (phase A), not the render or scraping windows after it.
+      if (windows++ === 0) profiles = startProfiles(process.env);
       process.send?.({ type: 'window-open' });
     } else if (msg.type === 'close-window' && window !== undefined) {
-      process.send?.({ type: 'window', ...window() });
+      const figures = window();
       window = undefined;
+      const done = profiles?.() ?? Promise.resolve();
+      profiles = undefined;
+      void done.then(() => process.send?.({ type: 'window', ...figures }));
     } else if (msg.type === 'render') {
       void measureRender(daemon).then((r) => process.send?.({ type: 'render', ...r }));
     }
@@ -83,6 +91,35 @@ async function main(): Promise<void> {
     void daemon.stop().finally(() => process.exit(0));
   });
   process.send?.({ type: 'ready', url: daemon.url, keys: daemon.states.size });
+}
+
+/**
+ * Profiles of the probing window only (not start-up, warm-up or the scraping phase), for investigating:
+ * BENCH_CPU_PROF=<file>: V8's CPU profile (.cpuprofile);
+ * BENCH_ALLOC_PROF=<file>: V8's sampling heap profiler counting objects that died young too (node's
+ * --heap-prof keeps only the survivors), so it says where the allocation rate -- and with it the GC
+ * threads' CPU -- comes from (.heapprofile).
+ */
+function startProfiles(env: NodeJS.ProcessEnv): (() => Promise<void>) | undefined {
+  const cpuFile = env.BENCH_CPU_PROF;
+  const allocFile = env.BENCH_ALLOC_PROF;
+  if (cpuFile === undefined && allocFile === undefined) return undefined;
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<Record<string, unknown>> =>
+    new Promise((res, rej) => session.post(method, params ?? {}, (err, r) => (err !== null ? rej(err) : res(r as Record<string, unknown>))));
+  const started = Promise.all([
+    cpuFile !== undefined ? post('Profiler.enable').then(() => post('Profiler.start')) : undefined,
+    allocFile !== undefined
+      ? post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+      : undefined,
+  ]);
+  return async () => {
+    await started;
+    if (cpuFile !== undefined) writeFileSync(cpuFile, JSON.stringify((await post('Profiler.stop')).profile));
+    if (allocFile !== undefined) writeFileSync(allocFile, JSON.stringify((await post('HeapProfiler.stopSampling')).profile));
+    session.disconnect();
+  };
 }
 
 function openWindow(daemon: Daemon): () => WindowFigures {
