@@ -286,6 +286,7 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
   return {
     registry,
     contentType: registry.contentType,
+    cachedKeys: 0,
     setReloadResult(ok, at = now()) {
       reloadOk.set(ok ? 1 : 0);
       if (ok) reloadAt.set(at / 1000);

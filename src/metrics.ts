@@ -47,6 +47,8 @@ export interface Metrics {
    * however many keys changed since the last one: with a 60 s scrape interval every key has.
    */
   prepare(state: KeyState): void;
+  /** Keys whose rendered lines are kept (keys gone from the states are dropped at the next render). */
+  readonly cachedKeys: number;
   readonly contentType: string;
 }
 
@@ -68,7 +70,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   // keywatch_key_info carries each key's own config labels, whose names differ from key to key.
   keyGauge('keywatch_key_info', 'Always 1 for each monitored key, with its detected and configured provider and its config labels.', (emit, s) => {
-    emit(1, undefined, infoLabelText(s));
+    emit.info(1, s);
   });
   keyGauge('keywatch_key_valid', `1 when the provider accepts the key, 0 when it refused it (401/403/revoked). ${CACHED}`, (emit, s) => {
     if (s.facts.valid !== undefined) emit(s.facts.valid ? 1 : 0);
@@ -81,18 +83,18 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       if (currency === undefined) return;
       for (const w of USAGE_WINDOWS) {
         const v = s.facts.usage?.[w];
-        if (v !== undefined) emit(v, `${label('currency', currency)}${label('window', w)}`);
+        if (v !== undefined) emit(v, 'currency', currency, 'window', w);
       }
     },
   );
   keyGauge('keywatch_key_limit', `Spend limit of the key; absent when the key is unlimited. ${CACHED}`, (emit, s) => {
     const currency = moneyCurrency(s);
-    if (currency !== undefined && typeof s.facts.limit === 'number') emit(s.facts.limit, label('currency', currency));
+    if (currency !== undefined && typeof s.facts.limit === 'number') emit(s.facts.limit, 'currency', currency);
   });
   keyGauge('keywatch_key_limit_remaining', `Spend remaining under the key's limit; absent when the key is unlimited. ${CACHED}`, (emit, s) => {
     const currency = moneyCurrency(s);
     if (currency !== undefined && typeof s.facts.limit === 'number' && typeof s.facts.limitRemaining === 'number') {
-      emit(s.facts.limitRemaining, label('currency', currency));
+      emit(s.facts.limitRemaining, 'currency', currency);
     }
   });
   keyGauge('keywatch_key_limit_reset_timestamp_seconds', `Next reset of the key's spend limit (Unix seconds). ${CACHED}`, (emit, s) => {
@@ -100,7 +102,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
   keyGauge('keywatch_key_balance', `Account credit left, where the provider reports it. ${CACHED}`, (emit, s) => {
     const currency = s.facts.balanceCurrency ?? s.facts.currency;
-    if (s.facts.balance !== undefined && currency !== undefined) emit(s.facts.balance, label('currency', currency));
+    if (s.facts.balance !== undefined && currency !== undefined) emit(s.facts.balance, 'currency', currency);
   });
   keyGauge('keywatch_key_expiry_timestamp_seconds', `When the key expires (Unix seconds); absent when it never does. ${CACHED}`, (emit, s) => {
     if (typeof s.facts.expiresAt === 'number') emit(s.facts.expiresAt);
@@ -108,10 +110,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   keyGauge('keywatch_key_model_access', `1 when the key may use the watched model, 0 when not (watchModels only). ${CACHED}`, (emit, s) => {
     const models = s.facts.models;
     if (models === undefined) return;
-    for (const model of s.watchModels) emit(models.access[model] === true ? 1 : 0, label('model', model));
+    for (const model of s.watchModels) emit(models.access[model] === true ? 1 : 0, 'model', model);
   });
   keyGauge('keywatch_key_burn_rate', `Spend per hour derived from the key's history, per window. ${CACHED}`, (emit, s) => {
-    for (const b of s.analysis?.burnRates ?? []) emit(b.perHour, `${label('currency', b.currency)}${label('window', b.window)}`);
+    for (const b of s.analysis?.burnRates ?? []) emit(b.perHour, 'currency', b.currency, 'window', b.window);
   });
   keyGauge(
     'keywatch_key_exhaustion_seconds',
@@ -130,7 +132,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   keyGauge('keywatch_key_readiness', `1 for the key's current launch readiness verdict, 0 for the others. ${CACHED}`, (emit, s) => {
     const verdict = s.analysis?.readiness.verdict;
     if (verdict === undefined) return;
-    for (const v of VERDICTS) emit(v === verdict ? 1 : 0, label('verdict', v));
+    for (const v of VERDICTS) emit(v === verdict ? 1 : 0, 'verdict', v);
   });
   keyGauge('keywatch_key_consecutive_failures', `Consecutive runs in which no probe answered. ${CACHED}`, (emit, s) => {
     emit(s.consecutiveFailures);
@@ -139,81 +141,107 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     if (s.lastRunAt !== undefined) emit(s.lastRunAt / 1000);
   });
   keyGauge('keywatch_probe_success', `1 when the probe answered in the last run, 0 when it failed. ${CACHED}`, (emit, s) => {
-    for (const o of Object.values(s.probes)) if (o) emit(o.ok ? 1 : 0, label('probe', o.probe));
+    for (const o of Object.values(s.probes)) if (o) emit(o.ok ? 1 : 0, 'probe', o.probe);
   });
   keyGauge('keywatch_probe_duration_seconds', `How long the probe took in the last run. ${CACHED}`, (emit, s) => {
-    for (const o of Object.values(s.probes)) if (o) emit(o.durationMs / 1000, label('probe', o.probe));
+    for (const o of Object.values(s.probes)) if (o) emit(o.durationMs / 1000, 'probe', o.probe);
   });
   keyGauge('keywatch_probe_last_success_timestamp_seconds', 'When the probe last answered (Unix seconds).', (emit, s) => {
-    for (const [probe, at] of Object.entries(s.lastSuccessAt)) if (at !== undefined) emit(at / 1000, label('probe', probe));
+    for (const [probe, at] of Object.entries(s.lastSuccessAt)) if (at !== undefined) emit(at / 1000, 'probe', probe);
   });
 
   /**
-   * Each key's lines, kept per KeyState object as bytes: the daemon replaces a key's state object
-   * when the key changes (it never mutates one), so a scrape re-renders only the keys that ran
-   * since the last one and copies the rest as they were. `at[i]..at[i+1]` is family i's part, each
-   * line preceded by a newline (the layout of the exposition, see renderBytesNow).
+   * Each key's lines as bytes, one record per key name: `at[i]..at[i+1]` of `bytes` is family i's
+   * part, each line preceded by a newline (the layout of the exposition, see renderBytesNow). The
+   * daemon replaces a key's state object when the key changes (it never mutates one), so a record
+   * is current while its `state` is the key's state object, and a key that ran is rendered again
+   * into its own buffer: one buffer per key for the daemon's life, not one per run.
+   *
+   * A line is written from parts that do not change from run to run -- the family's `\nname{`,
+   * the key's `key="..",provider=".."`, the extra labels' text (shared by every key, see labelsEntry)
+   * -- and the value, so rendering a run builds no strings but the values' own (measured: 19 KB
+   * allocated per key run before, when each line was built as a string).
    */
-  const rendered = new WeakMap<KeyState, KeyBytes>();
+  const recs = new Map<string, KeyRec>();
+  /** The current family's label sets and values, in order of first appearance. */
+  const lineEntries: LabelsEntry[] = [];
+  const lineValues: number[] = [];
+  let scratch: Buffer = Buffer.allocUnsafeSlow(16 * 1024);
 
-  function keyBytes(s: KeyState): KeyBytes {
-    const cached = rendered.get(s);
-    if (cached !== undefined) return cached;
-    // Within one key and family a label set appears once (prom-client's set() overwrote repeats,
-    // e.g. a model listed twice in watchModels): the first position, the last value.
-    // Most families give a key one line or none, so the first line is kept as a plain string and
-    // arrays are made only for a second one (the first render of 10,000 keys made ~400,000 of them).
-    const base = `${label('key', s.name).slice(1)}${label('provider', s.provider)}`;
-    let name = '';
-    let first = '';
-    let firstLabels = '';
-    let lines: string[] | undefined;
-    let labelsOf: string[] | undefined;
-    const emit: Emit = (value, extra, whole) => {
-      if (!Number.isFinite(value)) return;
-      const labels = whole ?? (extra === undefined ? base : base + extra);
-      const line = `${name}{${labels}} ${value}`;
-      if (first === '') {
-        first = line;
-        firstLabels = labels;
-        return;
-      }
-      if (lines === undefined || labelsOf === undefined) {
-        lines = [first];
-        labelsOf = [firstLabels];
-      }
-      const at = labelsOf.indexOf(labels);
-      if (at >= 0) lines[at] = line;
-      else {
-        labelsOf.push(labels);
-        lines.push(line);
-      }
-    };
-    let text = '';
-    const chars = new Array<number>(families.length + 1);
-    chars[0] = 0;
-    for (let i = 0; i < families.length; i++) {
-      const f = families[i]!;
-      name = f.name;
-      first = '';
-      lines = undefined;
-      labelsOf = undefined;
-      f.fill(emit, s);
-      // (TypeScript does not see emit() assign `lines`.)
-      const many = lines as string[] | undefined;
-      if (many !== undefined) text += `\n${many.join('\n')}`;
-      else if (first !== '') text += `\n${first}`;
-      chars[i + 1] = text.length;
+  // Within one key and family a label set appears once (prom-client's set() overwrote repeats,
+  // e.g. a model listed twice in watchModels): the first position, the last value.
+  const add = (entry: LabelsEntry, value: number): void => {
+    if (entry.mark === stamp) {
+      lineValues[entry.slot] = value;
+      return;
     }
-    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
-    bytes.write(text);
-    const at = new Uint32Array(families.length + 1);
-    if (bytes.length === text.length) at.set(chars);
-    else for (let i = 1; i <= families.length; i++) at[i] = at[i - 1]! + Buffer.byteLength(text.slice(chars[i - 1], chars[i]));
-    const out = { bytes, at };
-    rendered.set(s, out);
-    return out;
+    entry.mark = stamp;
+    entry.slot = lineEntries.length;
+    lineEntries.push(entry);
+    lineValues.push(value);
+  };
+  /** The key being rendered (for keywatch_key_info). */
+  let renderingKey: KeyRec | undefined;
+  const emit = ((value: number, n1?: string, v1?: string, n2?: string, v2?: string): void => {
+    if (!Number.isFinite(value)) return;
+    add(n1 === undefined || v1 === undefined ? NO_LABELS : labelsEntry(n1, v1, n2, v2), value);
+  }) as Emit;
+  emit.info = (value, s) => {
+    if (Number.isFinite(value)) add(infoEntry(renderingKey!, s), value);
+  };
+
+  function keyBytes(s: KeyState): KeyRec {
+    let rec = recs.get(s.name);
+    if (rec !== undefined && rec.state === s) return rec;
+    if (rec === undefined) {
+      rec = { state: s, bytes: EMPTY, at: new Uint32Array(families.length + 1), base: '', provider: '', info: undefined, seen: 0 };
+      recs.set(s.name, rec);
+    }
+    rec.state = s;
+    if (rec.base === '' || rec.provider !== s.provider) {
+      rec.base = `${label('key', s.name).slice(1)}${label('provider', s.provider)}`;
+      rec.provider = s.provider;
+    }
+    renderingKey = rec;
+    let pos = 0;
+    for (let i = 0; i < families.length; i++) {
+      stamp++;
+      lineEntries.length = 0;
+      lineValues.length = 0;
+      families[i]!.fill(emit, s);
+      const open = opens[i]!;
+      for (let j = 0; j < lineEntries.length; j++) {
+        const e = lineEntries[j]!;
+        const value = String(lineValues[j]);
+        // UTF-8 takes at most 3 bytes per UTF-16 unit.
+        const most = 3 * (open.length + rec.base.length + e.text.length + value.length);
+        if (pos + most > scratch.length) scratch = grow(scratch, pos, pos + most);
+        pos += scratch.write(open, pos, 'latin1');
+        if (!e.whole) pos += scratch.write(rec.base, pos);
+        pos += scratch.write(e.text, pos);
+        pos += scratch.write(value, pos, 'latin1');
+      }
+      rec.at[i + 1] = pos;
+    }
+    renderingKey = undefined;
+    if (rec.bytes.length < pos) rec.bytes = Buffer.allocUnsafeSlow(Math.ceil(pos * 1.1));
+    scratch.copy(rec.bytes, 0, 0, pos);
+    return rec;
   }
+
+  /** keywatch_key_info's label set: the key's own, kept while its labels, account and providers stay. */
+  function infoEntry(rec: KeyRec, s: KeyState): LabelsEntry {
+    const i = rec.info;
+    if (i !== undefined && i.labels === s.labels && i.account === s.account && i.provider === s.provider && i.claimed === s.claimedProvider) {
+      return i.entry;
+    }
+    const entry: LabelsEntry = { text: `${infoLabelText(s)}} `, whole: true, mark: 0, slot: 0 };
+    rec.info = { labels: s.labels, account: s.account, provider: s.provider, claimed: s.claimedProvider, entry };
+    return entry;
+  }
+
+  /** Family i's `\nname{`. */
+  const opens = families.map((f) => `\n${f.name}{`);
 
   const headers = families.map((f) => Buffer.from(`# HELP ${f.name} ${escapeText(f.help)}\n# TYPE ${f.name} gauge`));
   const BLANK = Buffer.from('\n\n');
@@ -223,14 +251,23 @@ export function createMetrics(deps: MetricsDeps): Metrics {
    * each key's lines for it, and a blank line between families (the text prom-client wrote).
    */
   async function renderBytesNow(): Promise<Rendered> {
-    const keys: KeyBytes[] = [];
-    let size = 0;
-    for (const s of deps.states()) {
-      const k = keyBytes(s);
-      keys.push(k);
-      size += k.bytes.length;
-    }
+    // The states as they are when the render starts; their lines are rendered after prom-client's
+    // part, with nothing awaited between rendering the keys and copying them, because a key's
+    // buffer is rewritten in place when it runs again.
+    const states = [...deps.states()];
     const tail = Buffer.from(await registry.metrics());
+    const keys = renderKeys;
+    keys.length = 0;
+    const seen = ++renders;
+    let size = 0;
+    for (const s of states) {
+      const k = keyBytes(s);
+      k.seen = seen;
+      keys.push(k);
+      size += k.at[families.length]!;
+    }
+    // Keys no longer in the states (removed by a reload, or no longer discovered).
+    if (recs.size > keys.length) for (const [name, r] of recs) if (r.seen !== seen) recs.delete(name);
     for (const h of headers) size += h.length + BLANK.length;
     size += tail.length;
     // A spare buffer (a finished render nobody sends any more) if it fits; else a new one with room
@@ -252,8 +289,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     }
     pos += BLANK.copy(out, pos);
     pos += tail.copy(out, pos);
+    keys.length = 0;
     return { bytes: out.subarray(0, pos), base: out, leases: 0, exposed: false };
   }
+  const renderKeys: KeyRec[] = [];
+  let renders = 0;
 
   /** The buffer the next render may write into. */
   let spare: Buffer | undefined;
@@ -366,13 +406,75 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     prepare(state) {
       keyBytes(state);
     },
+    get cachedKeys() {
+      return recs.size;
+    },
   };
 }
 
 const RESERVED = new Set(['key', 'provider', 'claimed_provider']);
 
-/** value, extra labels (`,name="v"`...) after key and provider, or the whole label text. */
-type Emit = (value: number, extra?: string, whole?: string) => void;
+/** value, and up to two labels after key and provider (names and values, unescaped). */
+interface Emit {
+  (value: number, n1?: string, v1?: string, n2?: string, v2?: string): void;
+  /** keywatch_key_info: the key's whole label set in place of key and provider. */
+  info(value: number, s: KeyState): void;
+}
+
+/**
+ * The text of a line's labels after key and provider, with the closing `} `: `,currency="USD"} `.
+ * `whole`: the text is the line's entire label set (keywatch_key_info). `mark`/`slot`: whether and
+ * where the family being rendered already has this label set (see add()).
+ */
+interface LabelsEntry {
+  text: string;
+  whole: boolean;
+  mark: number;
+  slot: number;
+}
+
+const NO_LABELS: LabelsEntry = { text: '} ', whole: false, mark: 0, slot: 0 };
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Label texts by name and value (nested maps, so a lookup builds no key string). Shared by every
+ * key and every Metrics: they hold currencies, windows, probes, verdicts and watched models, a few
+ * hundred at most.
+ */
+const LABELS1 = new Map<string, Map<string, LabelsEntry>>();
+const LABELS2 = new Map<string, Map<string, Map<string, Map<string, LabelsEntry>>>>();
+
+/**
+ * Bumped per family rendered (by any Metrics: entries are shared): an entry whose mark is the
+ * current stamp is already in the family being rendered.
+ */
+let stamp = 0;
+
+function labelsEntry(n1: string, v1: string, n2: string | undefined, v2: string | undefined): LabelsEntry {
+  if (n2 === undefined || v2 === undefined) {
+    const byValue = child(LABELS1, n1);
+    let e = byValue.get(v1);
+    if (e === undefined) byValue.set(v1, (e = { text: `${label(n1, v1)}} `, whole: false, mark: 0, slot: 0 }));
+    return e;
+  }
+  const byValue2 = child(child(child(LABELS2, n1), v1), n2);
+  let e = byValue2.get(v2);
+  if (e === undefined) byValue2.set(v2, (e = { text: `${label(n1, v1)}${label(n2, v2)}} `, whole: false, mark: 0, slot: 0 }));
+  return e;
+}
+
+function child<V>(m: Map<string, Map<string, V>>, k: string): Map<string, V> {
+  let c = m.get(k);
+  if (c === undefined) m.set(k, (c = new Map()));
+  return c;
+}
+
+/** A copy of `b`'s first `used` bytes in a buffer of at least `need` bytes. */
+function grow(b: Buffer, used: number, need: number): Buffer {
+  const next = Buffer.allocUnsafeSlow(Math.max(need, b.length * 2));
+  b.copy(next, 0, 0, used);
+  return next;
+}
 
 /** One render: the exposition (a view of `base`), and who still sends it. */
 interface Rendered {
@@ -384,10 +486,18 @@ interface Rendered {
   exposed: boolean;
 }
 
-/** A key's exposition lines as bytes; family i's part is bytes[at[i]..at[i+1]). */
-interface KeyBytes {
-  bytes: Buffer;
+/** A key's exposition lines as bytes; family i's part is bytes[at[i]..at[i+1]), at[0] = 0. */
+interface KeyRec {
+  /** The state they were rendered from. */
+  state: KeyState;
+  bytes: Buffer<ArrayBufferLike>;
   at: Uint32Array;
+  /** `key="..",provider=".."` and the provider it was made for. */
+  base: string;
+  provider: string;
+  info: { labels: KeyState['labels']; account: string | undefined; provider: string; claimed: string; entry: LabelsEntry } | undefined;
+  /** The render that last saw the key among the states. */
+  seen: number;
 }
 
 interface KeyFamily {
