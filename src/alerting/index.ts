@@ -13,7 +13,7 @@ import { openAlertDb, type NewOutboxRow } from './db.js';
 import { inactiveRecord, step, type AlertRecord, type Emission } from './machine.js';
 import { alertFingerprint, type Notification } from './notification.js';
 import { createOutbox, DEFAULT_RETRY, type RetryPolicy } from './outbox.js';
-import { DEFAULT_SEVERITIES, emptyMemory, INHIBITED_BY_INVALID, observe, updateMemory, type Observation } from './rules.js';
+import { DEFAULT_SEVERITIES, emptyMemory, INHIBITED_BY_INVALID, keyInvalid, observeRule, RULES, updateMemory, type Observation, type RuleContext } from './rules.js';
 import { activeSilenceFor, fromConfig, globMatch, type SilenceRule } from './silences.js';
 import type { Alerting, AlertingDeps, AlertingFactory, FiringAlert, RuleName, Severity } from './types.js';
 
@@ -73,22 +73,25 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
 
   function evaluateKey(state: KeyState, now: number): void {
     const thresholds = thresholdsFor(config, keysByName.get(state.name), state);
-    const memory = db.getMemory(state.name) ?? emptyMemory();
-    const observations = observe({ state, thresholds, memory, now });
-    const invalid = observations.find((o) => o.rule === 'key_invalid')?.breach === true;
-    const silences = allSilences(now);
+    const storedMemory = db.getMemory(state.name);
+    const memory = storedMemory ?? emptyMemory();
+    const ctx: RuleContext = { state, thresholds, memory, now };
+    const invalid = keyInvalid(state);
+    // Read once, and only when some rule has a record to step (most runs step none).
+    let silences: SilenceRule[] | undefined;
     const a = config.raw.alerting;
-    const rows: NewOutboxRow[] = [];
+    let rows: NewOutboxRow[] | undefined;
 
     // Nothing is written when nothing changed (the common case: most runs change neither an alert
     // nor the memory); what changed is written in one transaction, as before.
-    const changed: AlertRecord[] = [];
-    for (const obs of observations) {
-      const rid = id(state.name, obs.rule);
+    let changed: AlertRecord[] | undefined;
+    for (const rule of RULES) {
+      const rid = id(state.name, rule);
       const prev = records.get(rid);
       // The common case: a rule that never held for this key and does not hold now (nothing to step,
-      // store or send; step() would leave it inactive).
-      if (prev === undefined && obs.breach !== true) continue;
+      // store or send; step() would leave it inactive). observeRule() then builds nothing.
+      const obs = observeRule(rule, ctx, prev !== undefined);
+      if (obs === undefined || (prev === undefined && obs.breach !== true)) continue;
       const severity: Severity = (a.severities[obs.rule] as Severity | undefined) ?? DEFAULT_SEVERITIES[obs.rule];
       const base: AlertRecord = {
         ...(prev ?? inactiveRecord(state.name, obs.rule, severity, state.provider)),
@@ -97,11 +100,12 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
         labels: state.labels,
       };
       const target = { key: state.name, rule: obs.rule, labels: state.labels };
+      silences ??= allSilences(now);
       const muted = invalid && INHIBITED_BY_INVALID.has(obs.rule) ? 'inhibited' : activeSilenceFor(silences, target, now) ? 'silenced' : undefined;
       const { next, emit } = step(base, obs, now, { forMs: a.for, forProbes: a.forProbes, repeatMs: a.repeat, sendResolved: a.sendResolved, ...(muted ? { muted } : {}) });
       const mine = emit ? route(next, obs, emit, state, now) : next.phase === 'firing' && !muted ? refreshAlertmanager(next, obs, state, now) : [];
       if (mine.some((r) => r.payload.validForMs !== undefined)) next.refreshedAt = now;
-      rows.push(...mine);
+      if (mine.length > 0) (rows ??= []).push(...mine);
       if (prev === undefined && next.phase === 'inactive') continue;
       if (prev !== undefined && !lifeChanged(prev, next)) {
         // Only what the alert shows changed (its value and summary move with every run): kept in
@@ -111,19 +115,21 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
         continue;
       }
       records.set(rid, next);
-      changed.push(next);
+      (changed ??= []).push(next);
     }
     const nextMemory = updateMemory(memory, state, now);
-    const memoryJson = db.memoryChange(state.name, nextMemory);
-    if (changed.length > 0 || memoryJson !== undefined || rows.length > 0) {
+    // The stored memory itself back (this run changed nothing in it): its JSON is what is stored,
+    // so there is nothing to compare or write.
+    const memoryJson = nextMemory === storedMemory ? undefined : db.memoryChange(state.name, nextMemory);
+    if (changed !== undefined || memoryJson !== undefined || rows !== undefined) {
       db.transaction(() => {
-        for (const next of changed) db.putState(next, now);
+        for (const next of changed ?? []) db.putState(next, now);
         if (memoryJson !== undefined) db.putMemory(state.name, nextMemory, now, memoryJson);
-        db.enqueue(rows, now);
+        db.enqueue(rows ?? [], now);
       });
       if (memoryJson !== undefined) db.memoryStored(state.name, nextMemory, memoryJson);
     }
-    if (rows.length > 0) outbox.kick();
+    if (rows !== undefined) outbox.kick();
     if (now - lastPrune > 3_600_000) {
       lastPrune = now;
       db.prune(now, OUTBOX_KEEP_MS);

@@ -67,8 +67,12 @@ export function emptyMemory(): KeyMemory {
   return { hadAccess: [] };
 }
 
-/** Folds this run's facts into the memory; returns the new memory (the input is not changed). */
+/**
+ * Folds this run's facts into the memory; returns the new memory (the input is not changed), or
+ * `prev` itself when this run changes nothing (most runs: no copy to build and compare).
+ */
 export function updateMemory(prev: KeyMemory, state: KeyState, now: number): KeyMemory {
+  if (!memoryMoves(prev, state)) return prev;
   const next: KeyMemory = { ...prev, hadAccess: [...prev.hadAccess] };
   const provider = state.facts.identity?.provider;
   if (provider !== undefined && provider !== prev.provider) {
@@ -89,6 +93,18 @@ export function updateMemory(prev: KeyMemory, state: KeyState, now: number): Key
   return next;
 }
 
+/** Whether updateMemory would change anything: a new provider, a watched model gained or unwatched. */
+function memoryMoves(prev: KeyMemory, state: KeyState): boolean {
+  const provider = state.facts.identity?.provider;
+  if (provider !== undefined && provider !== prev.provider) return true;
+  for (const m of prev.hadAccess) if (!state.watchModels.includes(m)) return true;
+  const access = state.facts.models?.access;
+  if (access) {
+    for (const m of state.watchModels) if (access[m] === true && !prev.hadAccess.includes(m)) return true;
+  }
+  return false;
+}
+
 export interface RuleContext {
   state: KeyState;
   thresholds: Thresholds;
@@ -98,12 +114,27 @@ export interface RuleContext {
 }
 
 export function observe(ctx: RuleContext): Observation[] {
-  return RULES.map((rule) => OBSERVERS[rule](ctx));
+  return RULES.map((rule) => OBSERVERS[rule](ctx, true)!);
 }
 
-const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
-  key_invalid: ({ state }) => {
+/**
+ * One rule's observation. With `full` false the caller only needs it when the condition holds (an
+ * alert with no record that does not breach has nothing to step): undefined is returned then, before
+ * the summary and the object are built (evaluate() runs 9 rules after every key run; most never hold).
+ */
+export function observeRule(rule: RuleName, ctx: RuleContext, full: boolean): Observation | undefined {
+  return OBSERVERS[rule](ctx, full);
+}
+
+/** key_invalid's breach, without building its observation (evaluate() needs it for inhibition). */
+export function keyInvalid(state: KeyState): boolean {
+  return state.facts.valid === false;
+}
+
+const OBSERVERS: Record<RuleName, (ctx: RuleContext, full: boolean) => Observation | undefined> = {
+  key_invalid: ({ state }, full) => {
     const valid = state.facts.valid;
+    if (!full && valid !== false) return undefined;
     const why = state.facts.validity ?? 'rejected';
     return {
       rule: 'key_invalid',
@@ -114,17 +145,20 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
     };
   },
 
-  limit_remaining_low: ({ state, thresholds }) => {
-    const base = { rule: 'limit_remaining_low' as const, unit: 'money' as const, currency: state.facts.currency };
+  limit_remaining_low: ({ state, thresholds }, full) => {
     const abs = thresholds.limitRemainingBelow;
     const ratio = thresholds.limitRemainingRatioBelow;
     const { limit, limitRemaining } = state.facts;
+    // Every early return below is no breach; past them the breach needs a number under the line.
+    if (!full && (abs === undefined && ratio === undefined || limit === null || typeof limitRemaining !== 'number')) return undefined;
+    const base = { rule: 'limit_remaining_low' as const, unit: 'money' as const, currency: state.facts.currency };
     if (abs === undefined && ratio === undefined) return { ...base, breach: false, clear: true, summary: 'no limit threshold set' };
     if (limit === null) return { ...base, breach: false, clear: true, summary: `key ${state.name} has no spend limit` };
     if (typeof limitRemaining !== 'number') return { ...base, summary: 'limit remaining unknown' };
     // One effective line: the larger of the absolute floor and the ratio of the limit.
     const fromRatio = ratio !== undefined && typeof limit === 'number' && limit > 0 ? ratio * limit : undefined;
     const line = Math.max(abs ?? -Infinity, fromRatio ?? -Infinity);
+    if (!full && !(limitRemaining < line)) return undefined;
     if (!Number.isFinite(line)) return { ...base, summary: 'limit unknown' };
     const h = hysteresisOf(thresholds);
     const cur = state.facts.currency ?? '';
@@ -140,8 +174,9 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
     };
   },
 
-  balance_low: ({ state, thresholds }) => {
+  balance_low: ({ state, thresholds }, full) => {
     const below = thresholds.balanceBelow;
+    if (!full && (below === undefined || !(typeof state.facts.balance === 'number' && state.facts.balance < below))) return undefined;
     const cur = state.facts.balanceCurrency ?? state.facts.currency ?? '';
     const base = { rule: 'balance_low' as const, unit: 'money' as const, currency: cur || undefined };
     if (below === undefined) return { ...base, breach: false, clear: true, summary: 'no balance threshold set' };
@@ -157,11 +192,14 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
     };
   },
 
-  exhaustion_soon: ({ state, thresholds }) => {
+  exhaustion_soon: ({ state, thresholds }, full) => {
     const within = thresholds.exhaustionWithin;
+    const ex = state.analysis?.exhaustion;
+    if (!full && !(within !== undefined && ex !== undefined && ex.seconds !== undefined && !ex.resetsFirst && ex.seconds < within / 1000 && ex.confidence !== 'none')) {
+      return undefined;
+    }
     const base = { rule: 'exhaustion_soon' as const, unit: 'seconds' as const };
     if (within === undefined) return { ...base, breach: false, clear: true, summary: 'no exhaustion threshold set' };
-    const ex = state.analysis?.exhaustion;
     if (ex === undefined) return { ...base, summary: 'exhaustion not analysed yet' };
     const line = within / 1000;
     // Not burning, or the limit resets before it runs out: nothing will run dry.
@@ -178,11 +216,12 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
     };
   },
 
-  stability_degraded: ({ state, thresholds }) => {
+  stability_degraded: ({ state, thresholds }, full) => {
     const below = thresholds.stabilityBelow;
+    const st = state.analysis?.stability;
+    if (!full && !(below !== undefined && st !== undefined && st.ratio < below)) return undefined;
     const base = { rule: 'stability_degraded' as const, unit: 'ratio' as const };
     if (below === undefined) return { ...base, breach: false, clear: true, summary: 'no stability threshold set' };
-    const st = state.analysis?.stability;
     if (st === undefined) return { ...base, summary: 'stability not analysed yet' };
     // A ratio cannot exceed 1, so the recovery margin is a share of the room left above the line.
     const recover = below + (1 - below) * hysteresisOf(thresholds);
@@ -196,9 +235,10 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
     };
   },
 
-  probe_failing: ({ state, thresholds }) => {
+  probe_failing: ({ state, thresholds }, full) => {
     const n = thresholds.probeFailures ?? DEFAULT_PROBE_FAILURES;
     const f = state.consecutiveFailures;
+    if (!full && !(f >= n)) return undefined;
     return {
       rule: 'probe_failing',
       breach: f >= n,
@@ -211,9 +251,11 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
     };
   },
 
-  identity_changed: ({ state, memory, now }) => {
-    const base = { rule: 'identity_changed' as const, unit: 'text' as const };
+  identity_changed: ({ state, memory, now }, full) => {
     const current = state.facts.identity?.provider;
+    // The usual run: the key answers as it always did and never changed (no breach possible).
+    if (!full && (current === undefined || (memory.provider === current && memory.providerChangedAt === undefined))) return undefined;
+    const base = { rule: 'identity_changed' as const, unit: 'text' as const };
     if (current === undefined) return { ...base, summary: 'identity unknown' };
     let from: string | undefined;
     let at: number | undefined;
@@ -225,6 +267,7 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
       at = memory.providerChangedAt;
     }
     const active = from !== undefined && at !== undefined && now - at < IDENTITY_CHANGE_HOLD_MS;
+    if (!full && !active) return undefined;
     return {
       ...base,
       breach: active,
@@ -235,9 +278,10 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
     };
   },
 
-  model_access_lost: ({ state, memory }) => {
-    const base = { rule: 'model_access_lost' as const, unit: 'text' as const };
+  model_access_lost: ({ state, memory }, full) => {
     const access = state.facts.models?.access;
+    if (!full && (access === undefined || !memory.hadAccess.some((m) => access[m] === false && state.watchModels.includes(m)))) return undefined;
+    const base = { rule: 'model_access_lost' as const, unit: 'text' as const };
     if (access === undefined) return { ...base, summary: 'model access unknown' };
     const lost = memory.hadAccess.filter((m) => state.watchModels.includes(m) && access[m] === false);
     return {
@@ -249,10 +293,11 @@ const OBSERVERS: Record<RuleName, (ctx: RuleContext) => Observation> = {
     };
   },
 
-  key_expiring: ({ state, thresholds, now }) => {
+  key_expiring: ({ state, thresholds, now }, full) => {
     const within = thresholds.expiringWithin ?? DEFAULT_EXPIRING_WITHIN_MS;
-    const base = { rule: 'key_expiring' as const, unit: 'seconds' as const, threshold: within / 1000 };
     const exp = state.facts.expiresAt;
+    if (!full && !(typeof exp === 'number' && exp - now / 1000 < within / 1000)) return undefined;
+    const base = { rule: 'key_expiring' as const, unit: 'seconds' as const, threshold: within / 1000 };
     if (exp === undefined) return { ...base, summary: 'expiry unknown' };
     if (exp === null) return { ...base, breach: false, clear: true, summary: 'key never expires' };
     const left = exp - now / 1000;
