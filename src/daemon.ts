@@ -368,7 +368,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       { registry, http, now, acquire, ...(opts.identify !== undefined ? { identify: opts.identify } : {}) },
     );
     // The key may have been removed or rotated by a reload while it ran: drop a stale result.
-    const current = cfg.keys.find((x) => x.name === k.name);
+    const current = keysByName(cfg).get(k.name);
     if (current === undefined || !current.key.equals(k.key)) return outcomeOf(result);
     apply1(result, { labels: current.labels, watchModels: current.watchModels, thresholds: current.thresholds });
     return outcomeOf(result);
@@ -382,7 +382,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       log.warn({ account: a.name, kind: r.outcome.errorKind, status: r.outcome.status }, 'fleet discovery failed');
       return { failed: true, ...(r.outcome.retryAfterMs !== undefined ? { retryAfterMs: r.outcome.retryAfterMs } : {}) };
     }
-    const staticNames = new Set(cfg.keys.map((k) => k.name));
+    const staticNames = keysByName(cfg);
     const seen = new Set<string>();
     for (const result of r.keys) {
       if (staticNames.has(result.key)) continue; // a configured key of the same name wins
@@ -564,6 +564,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     stopped,
     started: warmed,
   };
+}
+
+/** A config's keys by name, built once per config (a key run looks its key up: a scan was O(keys) per run). */
+const byName = new WeakMap<ResolvedConfig, ReadonlyMap<string, ResolvedKey>>();
+function keysByName(c: ResolvedConfig): ReadonlyMap<string, ResolvedKey> {
+  let m = byName.get(c);
+  if (m === undefined) byName.set(c, (m = new Map(c.keys.map((k) => [k.name, k]))));
+  return m;
 }
 
 function limitsFor(c: ResolvedConfig): (provider: string) => { concurrency: number; maxRequestsPerSecond: number } {
