@@ -2,7 +2,7 @@
  * The only way keywatch talks to a provider: GET, to an allowlisted path, with a timeout and
  * a body cap, over a keep-alive pool. There is no method parameter on purpose.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, util as undiciUtil, type Dispatcher } from 'undici';
 import { ProbeError } from '../errors.js';
 import { Secret, scrubSecrets } from '../secret.js';
 
@@ -51,6 +51,11 @@ export class HttpClient {
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
   readonly #userAgent: string;
+  /**
+   * The runner asks for a scoped view on every key run; the view and its parsed URLs do not change
+   * between runs, so one per (base URL, allowlist) is kept instead of rebuilt each time.
+   */
+  readonly #scopes = new Map<string, { allowed: readonly (string | RegExp)[]; http: ScopedHttp }>();
 
   constructor(opts: HttpClientOptions = {}) {
     this.#ownsDispatcher = opts.dispatcher === undefined;
@@ -69,55 +74,242 @@ export class HttpClient {
 
   /** A GET-only view restricted to paths under `baseUrl` that match `allowedPaths`. */
   scoped(baseUrl: string, allowedPaths: readonly (string | RegExp)[]): ScopedHttp {
+    const cached = this.#scopes.get(baseUrl);
+    if (cached !== undefined && cached.allowed === allowedPaths) return cached.http;
     const base = baseUrl.replace(/\/+$/, '');
-    return {
+    // Parsed once per path: a probe's paths are a handful of allowlisted strings. Bounded, because
+    // an allowlist RegExp may admit paths with ids in them.
+    const parsed = new Map<string, ParsedUrl>();
+    const http: ScopedHttp = {
       get: (path, opts) => {
         if (!isAllowed(path, allowedPaths)) {
           // Our bug, not theirs: a probe asked for a path its adapter does not declare.
           throw new ProbeError('config', `path ${path} is not on the adapter's read-only allowlist`);
         }
-        return this.get(base + path, opts);
+        if (opts?.query !== undefined) return this.get(base + path, opts);
+        let url = parsed.get(path);
+        if (url === undefined) {
+          try {
+            url = parseUrl(base + path);
+          } catch (err) {
+            return Promise.reject(err);
+          }
+          if (parsed.size < SCOPE_CACHE_MAX) parsed.set(path, url);
+        }
+        return this.#send(url, scrubSecrets(url.href), opts);
       },
     };
+    if (this.#scopes.size >= SCOPE_CACHE_MAX) this.#scopes.clear();
+    this.#scopes.set(baseUrl, { allowed: allowedPaths, http });
+    return http;
   }
 
-  async get(url: string, opts: GetOptions = {}): Promise<HttpResponse> {
-    const target = new URL(url);
-    for (const [k, v] of Object.entries(opts.query ?? {})) {
+  get(url: string, opts: GetOptions = {}): Promise<HttpResponse> {
+    const query = opts.query;
+    if (query === undefined) {
+      let parsed: ParsedUrl;
+      try {
+        parsed = parseUrl(url);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return this.#send(parsed, scrubSecrets(parsed.href), opts);
+    }
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    for (const [k, v] of Object.entries(query)) {
       if (v === undefined) continue;
       target.searchParams.set(k, v instanceof Secret ? v.reveal() : String(v));
     }
-    const shown = showUrl(target, opts.query);
-    const headers: Record<string, string> = { 'user-agent': this.#userAgent, accept: 'application/json' };
-    for (const [k, v] of Object.entries(opts.headers ?? {})) {
-      headers[k.toLowerCase()] = v instanceof Secret ? v.reveal() : v;
+    const shown = showUrl(target, query);
+    return this.#send({ href: target.href, origin: target.origin, path: target.pathname + target.search }, shown, opts);
+  }
+
+  /**
+   * One request straight through the dispatcher with our own handler: undici's request() would add
+   * a Readable body stream, an async resource and (with a signal) an AbortSignal per request, and
+   * the body then needs an async iterator; the handler collects the body into a list of chunks.
+   */
+  #send(url: ParsedUrl, shown: string, opts: GetOptions | undefined): Promise<HttpResponse> {
+    const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
+    const maxBytes = opts?.maxBytes ?? this.#maxBytes;
+    // A flat [name, value, ...] list: one array instead of an object plus an entries() pair per header.
+    const headers: string[] = ['user-agent', this.#userAgent, 'accept', 'application/json'];
+    const given = opts?.headers;
+    if (given !== undefined) {
+      for (const k in given) {
+        if (!Object.hasOwn(given, k)) continue;
+        const v = given[k]!;
+        setHeader(headers, k.toLowerCase(), v instanceof Secret ? v.reveal() : v);
+      }
     }
-    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
-    const maxBytes = opts.maxBytes ?? this.#maxBytes;
     this.stats.requests++;
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      const res = await request(target, {
+    const handler = new GetHandler(this.stats, shown, timeoutMs, maxBytes);
+    const done = new Promise<HttpResponse>((resolve, reject) => {
+      handler.resolve = resolve;
+      handler.reject = reject;
+    });
+    handler.start();
+    this.#dispatcher.dispatch(
+      {
+        origin: url.origin,
+        path: url.path,
         method: 'GET',
         headers,
-        dispatcher: this.#dispatcher,
-        signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        maxRedirections: 0,
-      } as Parameters<typeof request>[1]);
-      const text = await readCapped(res.body, maxBytes, res.headers['content-length'], shown);
-      this.stats.bytes += text.length;
-      return { status: res.statusCode, headers: flattenHeaders(res.headers), text, url: shown };
-    } catch (err) {
-      this.stats.failures++;
-      throw classifyTransportError(err, shown, timeoutMs, signal);
-    }
+      },
+      handler,
+    );
+    return done;
   }
 
   async close(): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
+}
+
+const SCOPE_CACHE_MAX = 256;
+
+interface ParsedUrl {
+  href: string;
+  origin: string;
+  /** Path and query as sent on the request line. */
+  path: string;
+}
+
+function parseUrl(url: string): ParsedUrl {
+  const u = new URL(url);
+  return { href: u.href, origin: u.origin, path: u.search ? u.pathname + u.search : u.pathname };
+}
+
+/** Later values for the same (lowercased) name win, as they did in a header object. */
+function setHeader(headers: string[], name: string, value: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === name) {
+      headers[i + 1] = value;
+      return;
+    }
+  }
+  headers.push(name, value);
+}
+
+/**
+ * undici's dispatch handler for one GET: collects the body under the cap and settles the promise.
+ * The whole request is bounded by one timer (a drip-fed body would otherwise reset bodyTimeout
+ * with every byte); headersTimeout/bodyTimeout end a stalled phase earlier with the same kind.
+ */
+class GetHandler implements Dispatcher.DispatchHandler {
+  resolve!: (res: HttpResponse) => void;
+  reject!: (err: unknown) => void;
+  #abort: ((err?: Error) => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timedOut = false;
+  #settled = false;
+  #status = 0;
+  #headers: Record<string, string> | undefined;
+  #chunks: Buffer[] | undefined;
+  #first: Buffer | undefined;
+  #size = 0;
+
+  constructor(
+    readonly stats: HttpStats,
+    readonly shown: string,
+    readonly timeoutMs: number,
+    readonly maxBytes: number,
+  ) {}
+
+  start(): void {
+    this.#timer = setTimeout(onDeadline, this.timeoutMs, this);
+  }
+
+  deadline(): void {
+    this.#timer = undefined;
+    if (this.#settled) return;
+    this.#timedOut = true;
+    const err = new ProbeError('timeout', `no answer within ${this.timeoutMs} ms (${this.shown})`);
+    // Not yet on a socket (waiting for a connection): settle now; onConnect aborts it when it gets one.
+    if (this.#abort === undefined) this.fail(err);
+    else this.#abort(err);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#timedOut) {
+      abort(new ProbeError('timeout', `no answer within ${this.timeoutMs} ms (${this.shown})`));
+      return;
+    }
+    this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, _resume: () => void): boolean {
+    this.#status = statusCode;
+    const headers = flatHeaders(rawHeaders);
+    const length = headers['content-length'];
+    const declared = length !== undefined ? Number(length) : NaN;
+    if (Number.isFinite(declared) && declared > this.maxBytes) {
+      // Thrown here, undici aborts the request and hands the error to onError.
+      throw new ProbeError('bad_response', `response body of ${declared} bytes exceeds the ${this.maxBytes}-byte cap`);
+    }
+    this.#headers = headers;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#size += chunk.length;
+    if (this.#size > this.maxBytes) {
+      throw new ProbeError('bad_response', `response body exceeds the ${this.maxBytes}-byte cap (${this.shown})`);
+    }
+    if (this.#first === undefined) this.#first = chunk;
+    else (this.#chunks ??= [this.#first]).push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const body = this.#chunks !== undefined ? Buffer.concat(this.#chunks, this.#size) : this.#first;
+    const text = body === undefined ? '' : body.toString('utf8');
+    this.stats.bytes += text.length;
+    this.resolve({ status: this.#status, headers: this.#headers ?? {}, text, url: this.shown });
+  }
+
+  onError(err: Error): void {
+    this.fail(classifyTransportError(err, this.shown, this.timeoutMs, this.#timedOut));
+  }
+
+  fail(err: ProbeError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.stats.failures++;
+    this.reject(err);
+  }
+}
+
+function onDeadline(handler: GetHandler): void {
+  handler.deadline();
+}
+
+/**
+ * Lowercase names, repeated headers joined with ", " (what undici's parseHeaders plus a join gave).
+ * Known names come back as interned strings from undici's lookup, so no name is allocated.
+ */
+function flatHeaders(raw: Buffer[] | string[] | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (raw === null) return out;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = undiciUtil.headerNameToString(raw[i]!);
+    if (key === '__proto__') continue; // a header object could not hold it either
+    const v = raw[i + 1]!;
+    const value = typeof v === 'string' ? v : v.toString('latin1');
+    out[key] = Object.hasOwn(out, key) ? `${out[key]}, ${value}` : value;
+  }
+  return out;
 }
 
 export function isAllowed(path: string, allowed: readonly (string | RegExp)[]): boolean {
@@ -133,46 +325,13 @@ function showUrl(url: URL, query: GetOptions['query']): string {
   return scrubSecrets(copy.toString());
 }
 
-async function readCapped(
-  body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown },
-  maxBytes: number,
-  contentLength: string | string[] | undefined,
-  shown: string,
-): Promise<string> {
-  const declared = typeof contentLength === 'string' ? Number(contentLength) : NaN;
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    body.destroy();
-    throw new ProbeError('bad_response', `response body of ${declared} bytes exceeds the ${maxBytes}-byte cap`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new ProbeError('bad_response', `response body exceeds the ${maxBytes}-byte cap (${shown})`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined) continue;
-    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-  }
-  return out;
-}
-
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-function classifyTransportError(err: unknown, shown: string, timeoutMs: number, signal: AbortSignal): ProbeError {
+function classifyTransportError(err: unknown, shown: string, timeoutMs: number, timedOut: boolean): ProbeError {
   if (err instanceof ProbeError) return err;
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? '';
-  if (signal.aborted || TIMEOUT_CODES.has(code) || e.name === 'TimeoutError' || e.name === 'AbortError') {
+  if (timedOut || TIMEOUT_CODES.has(code) || e.name === 'TimeoutError' || e.name === 'AbortError') {
     return new ProbeError('timeout', `no answer within ${timeoutMs} ms (${shown})`);
   }
   const what = code || e.name || 'error';
