@@ -99,14 +99,25 @@ interface Entry {
   /** Set when started by the timer: lateness is measured against it. */
   timedDue?: number;
   removed: boolean;
+  /** Its last heap item, reused once popped: each run would otherwise leave one more object behind. */
+  node?: HeapItem;
+}
+
+interface HeapItem {
+  due: number;
+  id: string;
+  gen: number;
+  inHeap: boolean;
 }
 
 interface ProviderSlot {
   running: number;
   peak: number;
-  waiting: { entry: Entry; start: () => void; cancel: () => void }[];
+  waiting: { entry: Entry; resolve: () => void }[];
   limiter: RateLimiter;
   limits: ProviderLimits;
+  /** One context per provider, not per run: acquire reads the current limiter when called. */
+  ctx: JobContext;
 }
 
 const DEFAULT_LIMITS: ProviderLimits = { concurrency: 16, maxRequestsPerSecond: 50 };
@@ -121,7 +132,7 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
   let limitsOf = opts.limits ?? (() => DEFAULT_LIMITS);
 
   const entries = new Map<string, Entry>();
-  const heap = new MinHeap<{ due: number; id: string; gen: number }>((a, b) => a.due - b.due);
+  const heap = new MinHeap<HeapItem>((a, b) => a.due - b.due);
   const providers = new Map<string, ProviderSlot>();
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
@@ -137,7 +148,15 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
     let s = providers.get(provider);
     if (s === undefined) {
       const limits = limitsOf(provider);
-      s = { running: 0, peak: 0, waiting: [], limits, limiter: createRateLimiter(limits.maxRequestsPerSecond, { now, sleep }) };
+      const made: ProviderSlot = {
+        running: 0,
+        peak: 0,
+        waiting: [],
+        limits,
+        limiter: createRateLimiter(limits.maxRequestsPerSecond, { now, sleep }),
+        ctx: { acquire: () => made.limiter.acquire() },
+      };
+      s = made;
       providers.set(provider, s);
     }
     return s;
@@ -145,7 +164,17 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
 
   function push(entry: Entry): void {
     entry.gen++;
-    heap.push({ due: entry.due, id: entry.job.id, gen: entry.gen });
+    const node = entry.node;
+    if (node !== undefined && !node.inHeap) {
+      node.due = entry.due;
+      node.id = entry.job.id;
+      node.gen = entry.gen;
+      node.inHeap = true;
+      heap.push(node);
+    } else {
+      entry.node = { due: entry.due, id: entry.job.id, gen: entry.gen, inHeap: true };
+      heap.push(entry.node);
+    }
     arm();
   }
 
@@ -171,6 +200,7 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
       const top = heap.peek();
       if (top === undefined || top.due > t) break;
       heap.pop();
+      top.inHeap = false;
       const entry = entries.get(top.id);
       // Stale heap items (rescheduled or removed jobs) are skipped, not searched for and deleted.
       if (entry === undefined || entry.gen !== top.gen || entry.removed || entry.state !== 'idle') continue;
@@ -184,28 +214,35 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
     entry.state = 'queued';
     entry.gen++; // any heap item for this job is now stale
     const s = slot(entry.job.provider);
-    const done = new Promise<void>((resolve) => {
-      const start = () => {
-        s.running++;
-        s.peak = Math.max(s.peak, s.running);
-        entry.state = 'running';
-        void execute(entry, s).finally(() => {
-          s.running--;
-          const next = s.waiting.shift();
-          if (next !== undefined) next.start();
-          resolve();
-        });
-      };
-      const cancel = () => {
-        entry.state = 'idle';
-        entry.current = undefined;
-        resolve();
-      };
-      if (s.running < s.limits.concurrency) start();
-      else s.waiting.push({ entry, start, cancel });
-    });
+    // Under the cap (the usual case) the run's own promise is the one to wait on; only a queued
+    // run needs a promise of its own, settled when it has run or was cancelled.
+    const done =
+      s.running < s.limits.concurrency ? start(entry, s) : new Promise<void>((resolve) => s.waiting.push({ entry, resolve }));
     entry.current = done;
     return done;
+  }
+
+  async function start(entry: Entry, s: ProviderSlot): Promise<void> {
+    s.running++;
+    s.peak = Math.max(s.peak, s.running);
+    entry.state = 'running';
+    try {
+      await execute(entry, s);
+    } finally {
+      s.running--;
+      const next = s.waiting.shift();
+      if (next !== undefined) startWaiting(next, s);
+    }
+  }
+
+  function startWaiting(w: { entry: Entry; resolve: () => void }, s: ProviderSlot): void {
+    void start(w.entry, s).finally(w.resolve);
+  }
+
+  function cancel(w: { entry: Entry; resolve: () => void }): void {
+    w.entry.state = 'idle';
+    w.entry.current = undefined;
+    w.resolve();
   }
 
   async function execute(entry: Entry, s: ProviderSlot): Promise<void> {
@@ -216,7 +253,7 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
     }
     let outcome: JobOutcome;
     try {
-      outcome = await entry.job.run({ acquire: () => s.limiter.acquire() });
+      outcome = await entry.job.run(s.ctx);
     } catch (err) {
       opts.log?.error({ err, job: entry.job.id }, 'scheduled run threw');
       outcome = { failed: true };
@@ -338,7 +375,7 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
       timer = undefined;
       timerAt = Infinity;
       // Queued (not yet started) runs are dropped; only runs already talking to a provider are awaited.
-      for (const s of providers.values()) for (const w of s.waiting.splice(0)) w.cancel();
+      for (const s of providers.values()) for (const w of s.waiting.splice(0)) cancel(w);
       const inFlight = [...entries.values()].filter((e) => e.state === 'running' && e.current).map((e) => e.current!);
       if (inFlight.length === 0) return true;
       let t: NodeJS.Timeout | undefined;
@@ -356,7 +393,7 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
         const l = limits(provider);
         s.limits = l;
         s.limiter = createRateLimiter(l.maxRequestsPerSecond, { now, sleep });
-        while (s.running < l.concurrency && s.waiting.length > 0) s.waiting.shift()!.start();
+        while (s.running < l.concurrency && s.waiting.length > 0) startWaiting(s.waiting.shift()!, s);
       }
     },
     nextDue: (id) => {
@@ -422,15 +459,18 @@ export function createRateLimiter(
   const burstMs = Math.max(0, Math.ceil(ratePerSecond) - 1) * emissionMs;
   let tat = -Infinity; // theoretical arrival time of the next request
   return {
-    async acquire() {
+    acquire() {
       const t = now();
       const start = Math.max(t, tat - burstMs);
       tat = Math.max(tat, t) + emissionMs;
       const wait = start - t;
-      if (wait > 0) await sleep(wait);
+      // Not async: a request within the burst (nearly all of them) gets the one settled promise.
+      return wait > 0 ? sleep(wait) : SETTLED;
     },
   };
 }
+
+const SETTLED: Promise<void> = Promise.resolve();
 
 /** Binary min-heap: O(log n) push/pop for the due-time queue. */
 export class MinHeap<T> {
