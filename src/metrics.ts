@@ -163,9 +163,13 @@ export function createMetrics(deps: MetricsDeps): Metrics {
    * allocated per key run before, when each line was built as a string).
    */
   const recs = new Map<string, KeyRec>();
-  /** The current family's label sets and values, in order of first appearance. */
+  /**
+   * The current family's label sets and values, in order of first appearance: the first `lines`
+   * of each array (they are never truncated: `length = 0` would drop their storage every family).
+   */
   const lineEntries: LabelsEntry[] = [];
   const lineValues: number[] = [];
+  let lines = 0;
   let scratch: Buffer = Buffer.allocUnsafeSlow(16 * 1024);
 
   // Within one key and family a label set appears once (prom-client's set() overwrote repeats,
@@ -176,9 +180,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       return;
     }
     entry.mark = stamp;
-    entry.slot = lineEntries.length;
-    lineEntries.push(entry);
-    lineValues.push(value);
+    entry.slot = lines;
+    lineEntries[lines] = entry;
+    lineValues[lines] = value;
+    lines++;
   };
   /** The key being rendered (for keywatch_key_info). */
   let renderingKey: KeyRec | undefined;
@@ -206,11 +211,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     let pos = 0;
     for (let i = 0; i < families.length; i++) {
       stamp++;
-      lineEntries.length = 0;
-      lineValues.length = 0;
+      lines = 0;
       families[i]!.fill(emit, s);
       const open = opens[i]!;
-      for (let j = 0; j < lineEntries.length; j++) {
+      for (let j = 0; j < lines; j++) {
         const e = lineEntries[j]!;
         const value = String(lineValues[j]);
         // UTF-8 takes at most 3 bytes per UTF-16 unit.
