@@ -9,6 +9,7 @@ import { exhaustion, lastMoney, moneyOf } from './exhaustion.js';
 import { limitMatrix, modelMatrix } from './matrix.js';
 import { readiness } from './readiness.js';
 import { risk } from './risk.js';
+import { share } from './share.js';
 import { stability } from './stability.js';
 import type { AnalyzeInput, HistoryFigures, HistorySample, KeyAnalysis, SplitAnalyze } from './types.js';
 
@@ -32,47 +33,74 @@ export function historyFigures(input: Pick<AnalyzeInput, 'state' | 'history' | '
   };
 }
 
-/** The analysis of the key's live state, with history figures computed now or a little earlier. */
-export function judgeKey(input: Omit<AnalyzeInput, 'history'>, figures: HistoryFigures): KeyAnalysis {
+/**
+ * The analysis of the key's live state, with history figures computed now or a little earlier.
+ * `prev`, the key's previous analysis (by default the one its state still holds: the daemon judges
+ * a copy of the previous state), lends its parts to this one where they came out the same (see
+ * share.ts); the result is the same data either way.
+ */
+export function judgeKey(input: Omit<AnalyzeInput, 'history'>, figures: HistoryFigures, prev: KeyAnalysis | undefined = input.state.analysis): KeyAnalysis {
   const { state, now } = input;
   const facts = state.facts;
   const fallbackCurrency = facts.currency ?? facts.balanceCurrency ?? 'USD';
   const thresholds = effectiveThresholds(input.thresholds);
   const burn = figures.burn;
   const money = moneyOf(facts, figures.last, now, fallbackCurrency);
-  const ex = exhaustion(money, burn.rates, burn.balanceRates, now);
+  const ex = share(prev?.exhaustion, exhaustion(money, burn.rates, burn.balanceRates, now));
   // Figures kept from an earlier run still get this run's streak of failures.
-  const st = figures.at === now || state.lastRunAt === undefined ? figures.stability : { ...figures.stability, consecutiveFailures: state.consecutiveFailures };
-  const models = modelMatrix(facts, state.watchModels);
+  const st =
+    figures.at === now || state.lastRunAt === undefined || figures.stability.consecutiveFailures === state.consecutiveFailures
+      ? figures.stability
+      : share(prev?.stability, { ...figures.stability, consecutiveFailures: state.consecutiveFailures });
+  const models = share(prev?.modelMatrix, modelMatrix(facts, state.watchModels));
 
-  return {
+  const next: KeyAnalysis = {
     burnRates: burn.rates,
     exhaustion: ex,
     stability: st,
-    risk: risk({
-      facts,
-      money,
-      exhaustion: ex,
-      stability: st,
-      thresholds,
-      readinessHorizonMs: input.readinessHorizonMs,
-      now,
-    }),
-    readiness: readiness({
-      state,
-      facts,
-      money,
-      exhaustion: ex,
-      stability: st,
-      models,
-      thresholds,
-      readinessHorizonMs: input.readinessHorizonMs,
-      historySamples: figures.samples,
-      now,
-    }),
-    limitMatrix: limitMatrix(facts, money),
+    risk: share(
+      prev?.risk,
+      risk({
+        facts,
+        money,
+        exhaustion: ex,
+        stability: st,
+        thresholds,
+        readinessHorizonMs: input.readinessHorizonMs,
+        now,
+      }),
+    ),
+    readiness: share(
+      prev?.readiness,
+      readiness({
+        state,
+        facts,
+        money,
+        exhaustion: ex,
+        stability: st,
+        models,
+        thresholds,
+        readinessHorizonMs: input.readinessHorizonMs,
+        historySamples: figures.samples,
+        now,
+      }),
+    ),
+    limitMatrix: share(prev?.limitMatrix, limitMatrix(facts, money)),
     modelMatrix: models,
   };
+  if (
+    prev !== undefined &&
+    next.burnRates === prev.burnRates &&
+    next.exhaustion === prev.exhaustion &&
+    next.stability === prev.stability &&
+    next.risk === prev.risk &&
+    next.readiness === prev.readiness &&
+    next.limitMatrix === prev.limitMatrix &&
+    next.modelMatrix === prev.modelMatrix
+  ) {
+    return prev;
+  }
+  return next;
 }
 
 export const analyzeKey: SplitAnalyze = Object.assign((input: AnalyzeInput): KeyAnalysis => judgeKey(input, historyFigures(input)), {

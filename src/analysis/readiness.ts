@@ -52,19 +52,40 @@ interface Finding {
   action?: NextAction;
 }
 
+/** Nothing to say: shared by every run that has no reason / next action (never mutated). */
+const NONE: readonly never[] = Object.freeze([]);
+
+/** Passing checks whose text never changes: one shared object, not a new one per run. */
+const PASSING = new Map<string, ReadinessCheck>();
+function passing(check: string, detail: string): ReadinessCheck {
+  const k = `${check}\u0000${detail}`;
+  let c = PASSING.get(k);
+  if (c === undefined) {
+    c = Object.freeze({ check, status: 'pass' as const, detail });
+    PASSING.set(k, c);
+  }
+  return c;
+}
+/** Pass texts that are constants (no numbers in them), so passing() keeps a bounded set. */
+const CONSTANT_PASS = new Set(['the provider accepts the key', 'ordinary key', 'no expiry', 'no watched models']);
+
 export function readiness(input: ReadinessInput): Readiness {
   const checks: ReadinessCheck[] = [];
-  const actions = new Map<NextAction, string[]>();
-  const record = (check: string, findings: Finding[], passDetail: string): void => {
-    const bad = findings.filter((f) => f.status !== 'pass');
-    if (bad.length === 0) {
-      checks.push({ check, status: 'pass', detail: passDetail });
+  let actions: Map<NextAction, string[]> | undefined;
+  const record = (check: string, findings: readonly Finding[], passDetail: string): void => {
+    if (findings.length === 0) {
+      checks.push(CONSTANT_PASS.has(passDetail) ? passing(check, passDetail) : { check, status: 'pass', detail: passDetail });
       return;
     }
-    for (const f of bad) {
+    for (const f of findings) {
+      if (f.status === 'pass') continue;
       checks.push({ check, status: f.status, detail: f.detail });
-      if (f.action !== undefined) actions.set(f.action, [...(actions.get(f.action) ?? []), f.detail]);
+      if (f.action !== undefined) {
+        actions ??= new Map();
+        actions.set(f.action, [...(actions.get(f.action) ?? []), f.detail]);
+      }
     }
+    if (!findings.some((f) => f.status !== 'pass')) checks.push({ check, status: 'pass', detail: passDetail });
   };
 
   providerCheck(input, record);
@@ -77,15 +98,16 @@ export function readiness(input: ReadinessInput): Readiness {
   stabilityCheck(input, record);
 
   const verdict = checks.some((c) => c.status === 'fail') ? 'blocked' : checks.some((c) => c.status === 'warn') ? 'review' : 'ready';
+  const failing = verdict !== 'ready';
   return {
     verdict,
-    reasons: checks.filter((c) => c.status !== 'pass').map((c) => `${c.check}: ${c.detail}`),
-    nextActions: [...actions].map(([action, details]) => ({ action, detail: details.join('; ') })),
+    reasons: failing ? checks.filter((c) => c.status !== 'pass').map((c) => `${c.check}: ${c.detail}`) : (NONE as never[]),
+    nextActions: actions !== undefined ? [...actions].map(([action, details]) => ({ action, detail: details.join('; ') })) : (NONE as never[]),
     checks,
   };
 }
 
-type Record_ = (check: string, findings: Finding[], passDetail: string) => void;
+type Record_ = (check: string, findings: readonly Finding[], passDetail: string) => void;
 
 function providerCheck({ state }: ReadinessInput, record: Record_): void {
   const unresolved = UNRESOLVED_PROVIDERS.has(state.provider);
