@@ -7,7 +7,7 @@
 import type { ResolvedAccount, ResolvedKey } from './config/load.js';
 import { isProbeError, ProbeError, type ProbeErrorKind } from './errors.js';
 import type { GetOptions, HttpClient, ScopedHttp } from './http/client.js';
-import { adapterCurrency, type ProviderAdapter, type ProviderRegistry } from './provider.js';
+import { adapterCurrency, type ProbeContext, type ProviderAdapter, type ProviderRegistry } from './provider.js';
 import { scrubSecrets } from './secret.js';
 import type { KeyState } from './state.js';
 import type { RunRecord } from './store/index.js';
@@ -116,7 +116,7 @@ export async function runKey(target: RunTarget, deps: RunDeps): Promise<RunResul
   }
 
   const label = identityLabel(provider, facts.identity);
-  return summarize({ key: key.name, claimedProvider: key.provider, provider: label, startedAt, durationMs: now() - startedAt, outcomes, facts });
+  return summarizeRun(key.name, key.provider, label, startedAt, now() - startedAt, outcomes, facts);
 }
 
 async function runProbes(
@@ -131,7 +131,11 @@ async function runProbes(
   const baseUrl = (key.baseUrl ?? adapter.defaultBaseUrl).replace(/\/+$/, '');
   const http = politely(deps.http.scoped(baseUrl, adapter.allowedPaths), key.timeoutMs, deps.acquire);
   const carried = previous?.facts ?? {};
+  const httpAt = (other: string) => politely(deps.http.scoped(other, adapter.allowedPaths), key.timeoutMs, deps.acquire);
   let facts = learned;
+  // While nothing is learned this run, `facts` is the empty object and merging is a copy: skipped
+  // (probes and callers never write into facts they are given; every merge makes a new object).
+  let learnedAny = hasKeys(learned);
   for (const kind of PROBE_KINDS) {
     const probe = adapter.probes[kind];
     if (probe === undefined) continue;
@@ -139,22 +143,21 @@ async function runProbes(
     // The model list changes rarely: its last good answer stands for modelsInterval (facts carry it).
     if (kind === 'models' && fresh(previous?.probes.models, key.modelsIntervalMs, at)) continue;
     try {
-      const got = await bounded(
-        probe({
-          http,
-          baseUrl,
-          key: key.key,
-          ...(key.adminKey !== undefined ? { adminKey: key.adminKey } : {}),
-          timeoutMs: key.timeoutMs,
-          watchModels: key.watchModels,
-          known: mergeFacts(carried, facts),
-          now,
-          httpAt: (other) => politely(deps.http.scoped(other, adapter.allowedPaths), key.timeoutMs, deps.acquire),
-        }),
-        key.timeoutMs,
-      );
+      const ctx: ProbeContext = {
+        http,
+        baseUrl,
+        key: key.key,
+        timeoutMs: key.timeoutMs,
+        watchModels: key.watchModels,
+        known: learnedAny ? mergeFacts(carried, facts) : carried,
+        now,
+        httpAt,
+      };
+      if (key.adminKey !== undefined) ctx.adminKey = key.adminKey;
+      const got = await bounded(probe(ctx), key.timeoutMs);
       if (got === undefined) continue; // not applicable to this key: no outcome at all
-      facts = mergeFacts(facts, got);
+      facts = learnedAny ? mergeFacts(facts, got) : got;
+      learnedAny = true;
       outcomes.push({ probe: kind, ok: true, durationMs: now() - at, at, facts: got });
     } catch (err) {
       outcomes.push(failedOutcome(kind, err, at, now() - at));
@@ -264,26 +267,61 @@ function identityLabel(provider: string, identity: Identity | undefined): string
 }
 
 function summarize(r: Omit<RunResult, 'ok' | 'allFailed' | 'rateLimited'>): RunResult {
-  const failed = r.outcomes.find((o) => !o.ok);
-  const refused = r.facts.valid === false;
-  const retry = Math.max(0, ...r.outcomes.map((o) => o.retryAfterMs ?? 0));
+  return summarizeRun(r.key, r.claimedProvider, r.provider, r.startedAt, r.durationMs, r.outcomes, r.facts);
+}
+
+/** One pass over the outcomes, and the result built in one literal (one shape for every run). */
+function summarizeRun(
+  key: string,
+  claimedProvider: string,
+  provider: string,
+  startedAt: number,
+  durationMs: number,
+  outcomes: ProbeOutcome[],
+  facts: KeyFacts,
+): RunResult {
+  let failed: ProbeOutcome | undefined;
+  let refusedBy: ProbeOutcome | undefined;
+  let retry = 0;
+  let allFailed = outcomes.length > 0;
+  let rateLimited = false;
+  for (const o of outcomes) {
+    if (!o.ok) failed ??= o;
+    else allFailed = false;
+    if (refusedBy === undefined && o.facts?.valid === false) refusedBy = o;
+    const r = o.retryAfterMs ?? 0;
+    if (r > retry) retry = r;
+    if (o.errorKind === 'rate_limited') rateLimited = true;
+  }
+  const refused = facts.valid === false;
   const result: RunResult = {
-    ...r,
-    ok: failed === undefined && !refused && r.outcomes.length > 0,
-    allFailed: r.outcomes.length > 0 && r.outcomes.every((o) => !o.ok),
-    rateLimited: r.outcomes.some((o) => o.errorKind === 'rate_limited'),
+    key,
+    claimedProvider,
+    provider,
+    startedAt,
+    durationMs,
+    outcomes,
+    facts,
+    ok: failed === undefined && !refused && outcomes.length > 0,
+    allFailed,
+    rateLimited,
   };
   if (retry > 0) result.retryAfterMs = retry;
   if (failed !== undefined) {
     result.failedProbe = failed.probe;
     result.errorKind = failed.errorKind ?? 'bad_response';
   } else if (refused) {
-    result.failedProbe = r.outcomes.find((o) => o.facts?.valid === false)?.probe ?? 'current_key';
+    result.failedProbe = refusedBy?.probe ?? 'current_key';
     result.errorKind = 'invalid';
-  } else if (r.outcomes.length === 0) {
+  } else if (outcomes.length === 0) {
     result.errorKind = 'config';
   }
   return result;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 function failedOutcome(probe: ProbeKind, err: unknown, at: number, durationMs: number): ProbeOutcome {
@@ -326,8 +364,9 @@ async function identifyKey(
 function politely(http: ScopedHttp, timeoutMs: number, acquire: (() => Promise<void>) | undefined): ScopedHttp {
   return {
     get: async (path: string, opts?: GetOptions) => {
-      await acquire?.();
-      return http.get(path, { timeoutMs, ...opts });
+      if (acquire !== undefined) await acquire();
+      // Options that carry their own timeout are passed as they are: the copy would be the same.
+      return http.get(path, opts !== undefined && Object.hasOwn(opts, 'timeoutMs') ? opts : { timeoutMs, ...opts });
     },
   };
 }
@@ -337,12 +376,25 @@ function politely(http: ScopedHttp, timeoutMs: number, acquire: (() => Promise<v
  * twice the key's timeout (a probe may make two requests), so the client's own timeout normally wins.
  */
 function bounded<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ProbeError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs * 2 + 1000);
+  // One promise and one timer (a race of two promises plus finally made four promises per probe).
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(boundExceeded, timeoutMs * 2 + 1000, reject, timeoutMs);
     timer.unref();
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+function boundExceeded(reject: (err: unknown) => void, timeoutMs: number): void {
+  reject(new ProbeError('timeout', `no answer within ${timeoutMs} ms`));
 }
 
 /** A successful outcome younger than `intervalMs` (undefined or 0: never fresh). */
