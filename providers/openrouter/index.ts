@@ -5,7 +5,7 @@
  */
 import type { KeyFacts, LimitReset, ModelAccess, RateLimits } from '../../probes/types.js';
 import { ProbeError } from '../../src/errors.js';
-import { parseJson, parseRetryAfter, throwForTransientStatus, type HttpResponse, type ScopedHttp } from '../../src/http/client.js';
+import { parseJson, parseRetryAfter, throwForTransientStatus, type GetOptions, type HttpResponse, type ScopedHttp } from '../../src/http/client.js';
 import type { AccountContext, DiscoveredKey, ProbeContext, ProviderAdapter } from '../../src/provider.js';
 import type { Secret } from '../../src/secret.js';
 import { ApiKey, Credits, CurrentKey, CurrentKeyResponse, ErrorBody, KeysList, ModelsList } from './schema.js';
@@ -40,9 +40,55 @@ async function currentKey(ctx: ProbeContext): Promise<KeyFacts> {
   if (res.status === 401) return { valid: false, validity: 'revoked' };
   if (res.status === 403) return { valid: false, validity: keyLimitMessage(res) ? 'limit_exceeded' : 'forbidden' };
   failUnlessOk(res, ctx.now());
-  const body = CurrentKeyResponse.safeParse(parseJson(res));
-  if (!body.success) throw shapeError('/key', res);
-  return { ...keyFacts(body.data.data, ctx.now()), identity: openrouterIdentity(res, ctx) };
+  const json = parseJson(res);
+  // The usual answer passes a plain check without zod's copy; anything else gets zod's verdict.
+  let key: CurrentKey;
+  if (isPlainCurrentKeyResponse(json)) key = json.data;
+  else {
+    const body = CurrentKeyResponse.safeParse(json);
+    if (!body.success) throw shapeError('/key', res);
+    key = body.data.data;
+  }
+  const facts = keyFacts(key, ctx.now());
+  facts.identity = openrouterIdentity(res, ctx);
+  return facts;
+}
+
+const isNum = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+const optNum = (v: unknown): boolean => v === undefined || isNum(v);
+const optBool = (v: unknown): boolean => v === undefined || typeof v === 'boolean';
+const optNullStr = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
+
+/**
+ * True only for what CurrentKeyResponse accepts unchanged in every field keyFacts reads (a subset:
+ * false sends the body to zod, which decides). Unknown fields are left in place, never read.
+ */
+function isPlainCurrentKeyResponse(v: unknown): v is { data: CurrentKey } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const k = (v as { data?: unknown }).data;
+  if (typeof k !== 'object' || k === null || Array.isArray(k)) return false;
+  const o = k as Record<string, unknown>;
+  const free = o.free_model_daily_requests;
+  return (
+    (o.label === undefined || typeof o.label === 'string') &&
+    (o.limit === null || isNum(o.limit)) &&
+    (o.limit_remaining === null || optNum(o.limit_remaining)) &&
+    optNullStr(o.limit_reset) &&
+    optBool(o.include_byok_in_limit) &&
+    isNum(o.usage) &&
+    optNum(o.usage_daily) &&
+    optNum(o.usage_weekly) &&
+    optNum(o.usage_monthly) &&
+    optNum(o.byok_usage) &&
+    optNum(o.byok_usage_daily) &&
+    optNum(o.byok_usage_weekly) &&
+    optNum(o.byok_usage_monthly) &&
+    optBool(o.is_free_tier) &&
+    optBool(o.is_management_key) &&
+    optBool(o.is_provisioning_key) &&
+    optNullStr(o.expires_at) &&
+    (free === undefined || free === null) // an allowance object goes through zod (it strips its extra fields)
+  );
 }
 
 /**
@@ -168,8 +214,21 @@ function priceKnown(p: string | undefined): boolean {
   return Number.isFinite(n) && n >= 0;
 }
 
+/**
+ * The request options per credential and timeout, made once: they are the same on every run of a
+ * key (a new header object and Bearer string per request were most of this adapter's allocation).
+ */
+const requestOptions = new WeakMap<Secret, GetOptions>();
+const NO_CREDENTIAL = new Map<number, GetOptions>();
+
 function get(http: ScopedHttp, path: string, credential: Secret | undefined, timeoutMs: number): Promise<HttpResponse> {
-  return http.get(path, { headers: credential ? { authorization: bearer(credential) } : {}, timeoutMs });
+  let opts = credential ? requestOptions.get(credential) : NO_CREDENTIAL.get(timeoutMs);
+  if (opts === undefined || opts.timeoutMs !== timeoutMs) {
+    opts = { headers: credential ? { authorization: bearer(credential) } : {}, timeoutMs };
+    if (credential) requestOptions.set(credential, opts);
+    else if (NO_CREDENTIAL.size < 16) NO_CREDENTIAL.set(timeoutMs, opts);
+  }
+  return http.get(path, opts);
 }
 
 function bearer(s: Secret): string {
