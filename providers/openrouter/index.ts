@@ -60,8 +60,8 @@ const optBool = (v: unknown): boolean => v === undefined || typeof v === 'boolea
 const optNullStr = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
 
 /**
- * True only for what CurrentKeyResponse accepts unchanged in every field keyFacts reads (a subset:
- * false sends the body to zod, which decides). Unknown fields are left in place, never read.
+ * True only for what CurrentKeyResponse accepts, with the same value in every field keyFacts reads (a
+ * subset: false sends the body to zod, which decides). Unknown fields zod would strip stay, never read.
  */
 function isPlainCurrentKeyResponse(v: unknown): v is { data: CurrentKey } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
@@ -87,8 +87,14 @@ function isPlainCurrentKeyResponse(v: unknown): v is { data: CurrentKey } {
     optBool(o.is_management_key) &&
     optBool(o.is_provisioning_key) &&
     optNullStr(o.expires_at) &&
-    (free === undefined || free === null) // an allowance object goes through zod (it strips its extra fields)
+    (free === undefined || free === null || isAllowance(free))
   );
+}
+
+function isAllowance(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  return isNum(o.limit) && isNum(o.remaining) && optNum(o.used);
 }
 
 /**
