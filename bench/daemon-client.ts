@@ -1,14 +1,13 @@
 /** The bench side of the daemon process (daemon-process.ts): fork it, open and close measuring windows. */
 import { fileURLToPath } from 'node:url';
 import { forkChild } from './child.js';
-import type { RenderFigures, WindowFigures } from './daemon-process.js';
+import type { WindowFigures } from './daemon-process.js';
 
 export interface DaemonProcess {
   url: string;
   keys: number;
   openWindow(): Promise<void>;
   closeWindow(): Promise<WindowFigures>;
-  render(): Promise<RenderFigures>;
   close(): Promise<void>;
 }
 
@@ -23,10 +22,6 @@ export async function forkDaemon(configFile: string): Promise<DaemonProcess> {
     keys: ready.keys,
     openWindow: async () => void (await ask('window', 'window-open')),
     closeWindow: () => ask<WindowFigures>('close-window', 'window'),
-    render: async () => {
-      const { type: _type, ...figures } = await ask<RenderFigures & { type: string }>('render', 'render');
-      return figures;
-    },
     close: () => close(10_000),
   };
 }

@@ -6,7 +6,6 @@
  *   child -> { type: 'ready', url, keys }
  *   parent -> { type: 'window' }        start a measuring window (CPU, runs, RSS peak, loop delay)
  *   parent -> { type: 'close-window' }  child -> { type: 'window', ...WindowFigures }
- *   parent -> { type: 'render' }        child -> { type: 'render', renderMs, renderMsMax, bytes, series }
  *   disconnect                          stop the daemon and exit
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +18,7 @@ import { makeIdentify } from '../src/identity.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
 import { applyHeapPolicy, heapPolicy } from '../src/runtime.js';
-import { cpuWindow, percentile, round, sampleRss } from './measure.js';
+import { cpuWindow, round, sampleRss } from './measure.js';
 
 export interface WindowFigures {
   cpuS: number;
@@ -37,13 +36,6 @@ export interface WindowFigures {
   memoryAtPeak: Record<string, number>;
   /** CPU seconds per thread name over the window (Linux /proc): the main thread vs V8's and libuv's helpers. */
   cpuByThread: Record<string, number>;
-}
-
-export interface RenderFigures {
-  renderMs: number;
-  renderMsMax: number;
-  bytes: number;
-  series: number;
 }
 
 async function main(): Promise<void> {
@@ -83,8 +75,6 @@ async function main(): Promise<void> {
       const done = profiles?.() ?? Promise.resolve();
       profiles = undefined;
       void done.then(() => process.send?.({ type: 'window', ...figures }));
-    } else if (msg.type === 'render') {
-      void measureRender(daemon).then((r) => process.send?.({ type: 'render', ...r }));
     }
   });
   process.on('disconnect', () => {
@@ -181,23 +171,5 @@ function diffThreads(a: Map<string, { name: string; s: number }>, b: Map<string,
   return out;
 }
 
-/** Render time of a fresh /metrics (cache dropped first), five times. */
-async function measureRender(daemon: Daemon): Promise<RenderFigures> {
-  const times: number[] = [];
-  let bytes: Buffer = Buffer.alloc(0);
-  for (let i = 0; i < 5; i++) {
-    daemon.metrics.invalidate();
-    const t0 = performance.now();
-    const lease = await daemon.metrics.lease();
-    times.push(performance.now() - t0);
-    // A copy of the last one to count its series; the leased buffer goes back for reuse.
-    if (i === 4) bytes = Buffer.from(lease.bytes);
-    lease.release();
-  }
-  // Series = lines not starting with '#' (counted in the bytes: no 24 MB string in this process).
-  let series = 0;
-  for (let i = 0; i < bytes.length; i = bytes.indexOf(10, i) + 1 || bytes.length) if (bytes[i] !== 35 && bytes[i] !== 10) series++;
-  return { renderMs: round(percentile(times, 50), 1), renderMsMax: round(Math.max(...times), 1), bytes: bytes.length, series };
-}
 
 void main();

@@ -17,6 +17,8 @@ export interface SimProcess {
   reset(): Promise<void>;
   /** GET `url` every second for `seconds`, from the simulator's process; each scrape's duration. */
   scrape(url: string, seconds: number): Promise<{ ms: number[]; bytes: number }>;
+  /** GET `url` `times` times, one after another; each scrape's duration, the body's size and series. */
+  scrapeTimes(url: string, times: number): Promise<{ ms: number[]; bytes: number; series: number }>;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function forkSim(keys: number): Promise<SimProcess> {
     stats: () => ask<SimStats>('stats', 'stats'),
     reset: async () => void (await ask('reset', 'reset')),
     scrape: (url, seconds) => ask<{ ms: number[]; bytes: number }>('scrape', 'scraped', { url, seconds }),
+    scrapeTimes: (url, times) => ask<{ ms: number[]; bytes: number; series: number }>('scrape-times', 'scraped-times', { url, times }),
     close: () => close(5000),
   };
 }

@@ -4,6 +4,7 @@
  *   parent -> { type: 'stats' }  child -> { type: 'stats', requests, byPath, cpuS }
  *   parent -> { type: 'reset' }  (zero the counters)       child -> { type: 'ready', url, keys }
  *   parent -> { type: 'scrape', url, seconds }  child -> { type: 'scraped', ms, bytes } (GET url every second)
+ *   parent -> { type: 'scrape-times', url, times }  child -> { type: 'scraped-times', ms, bytes, series } (one after another)
  */
 import { startOpenRouterSim } from '../providers/openrouter/sim.js';
 import { benchSimKeys } from './keys.js';
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
       // Prometheus' side of a scrape lives here, not in keywatch's process: reading 10+ MB per
       // second is the scraper's CPU and memory, not keywatch's.
       void scrape(msg.url as string, msg.seconds as number).then((r) => process.send?.({ type: 'scraped', ...r }));
+    } else if (msg.type === 'scrape-times') {
+      void scrapeTimes(msg.url as string, (msg as { times?: number }).times ?? 5).then((r) => process.send?.({ type: 'scraped-times', ...r }));
     } else if (msg.type === 'stats') {
       drain();
       const cpu = process.cpuUsage();
@@ -68,6 +71,25 @@ async function scrape(url: string, seconds: number): Promise<{ ms: number[]; byt
     await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (performance.now() - t0))));
   }
   return { ms, bytes };
+}
+
+/**
+ * `times` scrapes one after another (what a scrape costs keywatch, as Prometheus gets it: the
+ * whole body over HTTP), each one's duration; the last body's size and series (lines that are not
+ * comments).
+ */
+async function scrapeTimes(url: string, times: number): Promise<{ ms: number[]; bytes: number; series: number }> {
+  const ms: number[] = [];
+  let body = Buffer.alloc(0);
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    const res = await fetch(url);
+    body = Buffer.from(await res.arrayBuffer());
+    ms.push(performance.now() - t0);
+  }
+  let series = 0;
+  for (let i = 0; i < body.length; i = body.indexOf(10, i) + 1 || body.length) if (body[i] !== 35 && body[i] !== 10) series++;
+  return { ms, bytes: body.length, series };
 }
 
 void main();

@@ -164,10 +164,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   log.info({ url: server.url, keys: states.size, store: store.path }, 'keywatch started');
 
   // The first /metrics render is the slowest one (every key's lines, in a cold process: ~0.3-0.6 s
-  // for 10,000 keys): do it now, so the first scrape finds it done. A scrape arriving meanwhile
-  // waits for this render rather than starting another (metrics.renderBytes() shares it).
+  // for 10,000 keys): render every key's lines now, so the first scrape only copies them.
   const warmed = new Promise<void>((r) => setImmediate(r))
-    .then(async () => (closed ? undefined : (await metrics.lease()).release()))
+    .then(() => (closed ? undefined : metrics.prepareAll()))
     .then(
       () => undefined,
       (err: unknown) => log.warn({ err }, 'metrics pre-render failed'),

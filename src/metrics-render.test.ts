@@ -113,6 +113,29 @@ describe('per-key families written as text', () => {
 
     expect(await render(createMetrics, fleet)).toBe(await render(referenceMetrics, fleet));
   });
+
+  it('stream it the same, byte for byte, over many chunks and a slow client', async () => {
+    const fleet = Array.from({ length: 2000 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
+    const m = createMetrics({ states: () => fleet, firing: () => FIRING, now: () => 1_700_000_000_000 });
+    m.setReloadResult(true, 1_700_000_000_000);
+    const chunks: Buffer[] = [];
+
+    // Every other chunk finds the response's buffer full and waits a turn of the event loop.
+    await m.stream((chunk) => (chunks.push(chunk), chunks.length % 2 === 0 ? new Promise((r) => setImmediate(() => r(true))) : true));
+
+    expect(chunks.length).toBeGreaterThan(4);
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(await render(referenceMetrics, fleet));
+  });
+
+  it('stops streaming when the client has gone', async () => {
+    const fleet = Array.from({ length: 2000 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
+    const m = createMetrics({ states: () => fleet });
+    let writes = 0;
+
+    await m.stream(() => (writes++, Promise.resolve(false)));
+
+    expect(writes).toBe(1);
+  });
 });
 
 // ---- the prom-client implementation, as it was -------------------------------------------------
@@ -286,7 +309,6 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
   return {
     registry,
     contentType: registry.contentType,
-    cachedKeys: 0,
     setReloadResult(ok, at = now()) {
       reloadOk.set(ok ? 1 : 0);
       if (ok) reloadAt.set(at / 1000);
@@ -306,6 +328,11 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
       return { bytes: Buffer.from(await this.render()), release: () => undefined };
     },
     prepare() {},
+    prepareAll() {},
+    async stream(write) {
+      await write(Buffer.from(await this.render()));
+    },
+    stats: () => ({ cachedKeys: 0, keyRenders: 0 }),
     invalidate() {
       cache = undefined;
     },

@@ -62,12 +62,12 @@ describe('per-key rendered lines', () => {
     let states = [usd('a', 1), usd('b', 2), usd('c', 3)];
     const metrics = createMetrics({ states: () => states, cacheMs: 0 });
     await metrics.render();
-    expect(metrics.cachedKeys).toBe(3);
+    expect(metrics.stats().cachedKeys).toBe(3);
 
     states = [usd('b', 2)];
     const text = await metrics.render();
 
-    expect(metrics.cachedKeys).toBe(1);
+    expect(metrics.stats().cachedKeys).toBe(1);
     expect(text).not.toContain('key="a"');
     expect(text).toBe(await fresh(states));
   });
@@ -98,5 +98,31 @@ describe('per-key rendered lines', () => {
       const lines = text.split('\n').filter((l) => l.startsWith('keywatch_key_model_access'));
       expect(lines).toEqual(['keywatch_key_model_access{key="m",provider="openrouter",model="x/y"} 1', 'keywatch_key_model_access{key="m",provider="openrouter",model="x/z"} 0']);
     }
+  });
+
+  it('a stream that waits on the client while every key runs again sends whole lines, the later families new', async () => {
+    const keys = 1000;
+    const fail = (i: number, n: number): KeyState => keyState(`key-${i}`, { consecutiveFailures: n, facts: { valid: true } });
+    let states = Array.from({ length: keys }, (_, i) => fail(i, 0));
+    const metrics = createMetrics({ states: () => states });
+    const chunks: Buffer[] = [];
+
+    await metrics.stream(async (chunk) => {
+      chunks.push(chunk);
+      if (chunks.length === 1) {
+        // While the first chunk is being sent, every key runs: far longer lines than before.
+        states = Array.from({ length: keys }, (_, i) => fail(i, 123_456_789 + i));
+        for (const s of states) metrics.prepare(s);
+        await new Promise((r) => setImmediate(r));
+      }
+      return true;
+    });
+    const text = Buffer.concat(chunks).toString('utf8');
+
+    const lines = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(lines.filter((l) => !/^[a-z_]+(\{[^{}]*\})? -?[0-9.e+-]+$/.test(l))).toEqual([]);
+    const failures = lines.filter((l) => l.startsWith('keywatch_key_consecutive_failures{'));
+    expect(failures).toHaveLength(keys);
+    failures.forEach((l, i) => expect(l).toBe(`keywatch_key_consecutive_failures{key="key-${i}",provider="openrouter"} ${123_456_789 + i}`));
   });
 });

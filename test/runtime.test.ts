@@ -1,11 +1,15 @@
 /** The daemon's heap policy (src/runtime.ts) and the start-up signal it waits for. */
 import { getHeapStatistics } from 'node:v8';
-import { Gauge } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyHeapPolicy, heapPolicy } from '../src/runtime.js';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 let td: TestDaemon | undefined;
+
+/** Three keys on a provider nobody listens on (runs are not scheduled in these tests). */
+const KEYS_YAML = `keys:
+${['a', 'b', 'c'].map((n) => `  - { name: ${n}, provider: openrouter, key: sk-or-v1-test-runtime-${n}, baseUrl: "http://127.0.0.1:9/api/v1" }`).join('\n')}
+`;
 afterEach(async () => {
   await td?.cleanup();
   td = undefined;
@@ -28,16 +32,15 @@ describe('heap policy', () => {
 });
 
 describe('daemon.started', () => {
-  it('resolves once the first /metrics is rendered: a scrape right after it renders nothing', async () => {
-    td = await startTestDaemon({ yaml: 'keys: []\n', maintenanceStartDelayMs: 0 });
+  it('resolves once every key\'s /metrics lines are rendered: a scrape right after it renders none again', async () => {
+    td = await startTestDaemon({ yaml: KEYS_YAML, maintenanceStartDelayMs: 0 });
     await td.daemon.started;
-    // Registered after start-up: it is collected only if a scrape renders again.
-    let collected = 0;
-    new Gauge({ name: 'test_collected', help: 'renders after start-up', registers: [td.daemon.metrics.registry], collect: () => void collected++ });
+    const rendered = td.daemon.metrics.stats().keyRenders;
 
-    const lease = await td.daemon.metrics.lease();
-    lease.release();
+    const text = await td.metricsText();
 
-    expect(collected).toBe(0);
+    expect(rendered).toBe(3);
+    expect(text).toContain('keywatch_key_info{');
+    expect(td.daemon.metrics.stats().keyRenders).toBe(rendered);
   });
 });

@@ -8,8 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAlerting } from '../src/alerting/index.js';
-import type { AlertingFactory } from '../src/alerting/types.js';
 import { parseConfig } from '../src/config/load.js';
 import { startDaemon } from '../src/daemon.js';
 import { ConfigError } from '../src/errors.js';
@@ -52,19 +50,6 @@ function seedStore(path: string, now: number, oldRuns: number): void {
 }
 
 /** Real alerting, plus a collector on the metrics registry that counts full renders. */
-function countingRenders(renders: { n: number }): AlertingFactory {
-  return (deps) => {
-    new Gauge({
-      name: 'test_render_count',
-      help: 'renders',
-      registers: [deps.metrics],
-      collect() {
-        renders.n++;
-      },
-    });
-    return createAlerting(deps);
-  };
-}
 
 const T = Date.now();
 
@@ -78,12 +63,11 @@ afterEach(async () => {
 });
 
 describe('start-up', () => {
-  it('serves every saved key on the first scrape, from the render made when it started listening', async () => {
+  it('serves every saved key on the first scrape, from the lines rendered when it started listening', async () => {
     dir = mkdtempSync(join(tmpdir(), 'kw-startup-'));
     seedStore(join(dir, 'keywatch.db'), T, 0);
-    const renders = { n: 0 };
 
-    td = await startTestDaemon({ yaml: config(), dir, now: () => T, alerting: countingRenders(renders) });
+    td = await startTestDaemon({ yaml: config(), dir, now: () => T });
     // No await between start and the request: it reaches the server while the pre-render is due.
     const res = await fetch(`${td.daemon.url}/metrics`);
     const text = await res.text();
@@ -94,20 +78,20 @@ describe('start-up', () => {
     for (const i of [0, 137, KEYS - 1]) {
       expect(text).toContain(`keywatch_key_usage{key="${name(i)}",provider="openrouter",currency="USD",window="total"} ${i + 0.5}\n`);
     }
-    expect(renders.n).toBe(1);
+    // Each key's lines were rendered once, before or for the scrape: never twice.
+    expect(td.daemon.metrics.stats().keyRenders).toBe(KEYS);
   });
 
-  it('renders /metrics once right after listening, before anyone scrapes', async () => {
+  it('renders every key\'s /metrics lines right after listening, before anyone scrapes', async () => {
     dir = mkdtempSync(join(tmpdir(), 'kw-startup-'));
     seedStore(join(dir, 'keywatch.db'), T, 0);
-    const renders = { n: 0 };
 
-    td = await startTestDaemon({ yaml: config(), dir, now: () => T, alerting: countingRenders(renders) });
-    const before = renders.n;
-    await new Promise((r) => setTimeout(r, 100));
+    td = await startTestDaemon({ yaml: config(), dir, now: () => T });
+    const before = td.daemon.metrics.stats().keyRenders;
+    await td.daemon.started;
 
     expect(before).toBe(0);
-    expect(renders.n).toBe(1);
+    expect(td.daemon.metrics.stats()).toEqual({ cachedKeys: KEYS, keyRenders: KEYS });
   });
 
   it('still prunes raw runs past the retention once started, after the first render', async () => {
