@@ -24,6 +24,7 @@ import { ownsKey, type Shard } from './shard.js';
 import type { KeyState } from './state.js';
 import { openStore, HOUR_MS, type Store, type StoreOptions } from './store/index.js';
 import { pruneInSteps } from './store/prune.js';
+import { share } from './share.js';
 import type { ProbeKind, ProbeOutcome } from '../probes/types.js';
 
 export interface DaemonOptions {
@@ -438,7 +439,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       provider: result.provider,
       labels: meta.labels,
       watchModels: meta.watchModels,
-      facts: mergeFacts(prev.facts, result.facts),
+      // Parts that came out the same stay the previous objects (see share.ts: what survives a run).
+      facts: share(prev.facts, mergeFacts(prev.facts, result.facts)),
       probes,
       lastSuccessAt,
       lastRunAt: result.startedAt,

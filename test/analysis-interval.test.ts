@@ -114,3 +114,20 @@ describe('figuresMoved', () => {
     expect(figuresMoved(base, base, { ok: true })).toBe(false);
   });
 });
+
+describe('what a run keeps', () => {
+  it('a run whose usage moved keeps the previous objects for every part of the state that did not', async () => {
+    const f = await fleet('5m');
+    await f.at(0, 10);
+    const before = await f.at(1, 11);
+
+    const after = await f.at(2, 12);
+
+    expect(after.facts.usage).not.toBe(before.facts.usage);
+    expect(after.facts.usage?.total).toBe(12);
+    expect(after.facts.identity).toBeDefined();
+    expect(after.facts.identity).toBe(before.facts.identity);
+    expect(after.analysis!.modelMatrix).toBe(before.analysis!.modelMatrix);
+    expect(after.analysis!.readiness.checks.filter((c, i) => c === before.analysis!.readiness.checks[i]).length).toBeGreaterThan(0);
+  });
+});

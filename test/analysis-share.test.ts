@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { analyzeKey } from '../src/analysis/index.js';
-import { share } from '../src/analysis/share.js';
+import { share } from '../src/share.js';
 import { keyState, T0 } from './fixtures/alerting/harness.js';
 
 const figures = (now: number) => analyzeKey.figures({ state: keyState(), history: [], now, stabilityWindowMs: 86_400_000 });

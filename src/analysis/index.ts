@@ -9,7 +9,7 @@ import { exhaustion, lastMoney, moneyOf } from './exhaustion.js';
 import { limitMatrix, modelMatrix } from './matrix.js';
 import { readiness } from './readiness.js';
 import { risk } from './risk.js';
-import { share } from './share.js';
+import { share } from '../share.js';
 import { stability } from './stability.js';
 import type { AnalyzeInput, HistoryFigures, HistorySample, KeyAnalysis, SplitAnalyze } from './types.js';
 
