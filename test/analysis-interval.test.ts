@@ -128,6 +128,7 @@ describe('what a run keeps', () => {
     expect(after.facts.identity).toBeDefined();
     expect(after.facts.identity).toBe(before.facts.identity);
     expect(after.analysis!.modelMatrix).toBe(before.analysis!.modelMatrix);
-    expect(after.analysis!.readiness.checks.filter((c, i) => c === before.analysis!.readiness.checks[i]).length).toBeGreaterThan(0);
+    const [now, then] = [after.analysis!.readiness.checks ?? [], before.analysis!.readiness.checks ?? []];
+    expect(now.filter((c, i) => c === then[i]).length).toBeGreaterThan(0);
   });
 });
