@@ -5,9 +5,11 @@
  * state, runs with node's defaults: with the flag from the first instruction it was ~0.5 s slower for
  * 10,000 keys.
  *
- * Measured by `npm run bench` (10,000 keys every 60 s, docs/performance.md): ~284 MB peak RSS while
- * probing at ~14% of one core, against ~367 MB at ~12% with node's defaults. It is not a heap cap: a
- * larger fleet uses more memory rather than crashing. KEYWATCH_HEAP=default keeps node's defaults.
+ * Measured by `npm run bench` (10,000 keys every 60 s, docs/performance.md): 252-296 MB peak RSS while
+ * probing at 0.56-0.68 ms CPU per key run, against ~437 MB at ~0.44 ms with node's defaults. V8's
+ * other heap knobs (--heap-growing-percent, --max-semi-space-size) only work on node's command line,
+ * which `keywatch run` does not choose. It is not a heap cap: a larger fleet uses more memory rather
+ * than crashing. KEYWATCH_HEAP=default keeps node's defaults.
  */
 import { setFlagsFromString } from 'node:v8';
 
