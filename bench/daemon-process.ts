@@ -101,7 +101,12 @@ function startProfiles(env: NodeJS.ProcessEnv): (() => Promise<void>) | undefine
   const started = Promise.all([
     cpuFile !== undefined ? post('Profiler.enable').then(() => post('Profiler.start')) : undefined,
     allocFile !== undefined
-      ? post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+      ? post('HeapProfiler.startSampling', {
+          samplingInterval: 16384,
+          // BENCH_ALLOC_PROF_LIVE=1: only what is still alive when the window closes (what a run leaves behind).
+          includeObjectsCollectedByMajorGC: env.BENCH_ALLOC_PROF_LIVE !== '1',
+          includeObjectsCollectedByMinorGC: env.BENCH_ALLOC_PROF_LIVE !== '1',
+        })
       : undefined,
   ]);
   return async () => {
