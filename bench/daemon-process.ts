@@ -103,9 +103,10 @@ function startProfiles(env: NodeJS.ProcessEnv): (() => Promise<void>) | undefine
     allocFile !== undefined
       ? post('HeapProfiler.startSampling', {
           samplingInterval: 16384,
-          // BENCH_ALLOC_PROF_LIVE=1: only what is still alive when the window closes (what a run leaves behind).
+          // BENCH_ALLOC_PROF_LIVE=1: only what is still alive when the window closes (what a run leaves
+          // behind); =promoted: what outlived the young generation (promoted, dead or not since).
           includeObjectsCollectedByMajorGC: env.BENCH_ALLOC_PROF_LIVE !== '1',
-          includeObjectsCollectedByMinorGC: env.BENCH_ALLOC_PROF_LIVE !== '1',
+          includeObjectsCollectedByMinorGC: env.BENCH_ALLOC_PROF_LIVE === undefined,
         })
       : undefined,
   ]);
