@@ -63,7 +63,7 @@ const optNullStr = (v: unknown): boolean => v === undefined || v === null || typ
  * True only for what CurrentKeyResponse accepts, with the same value in every field keyFacts reads (a
  * subset: false sends the body to zod, which decides). Unknown fields zod would strip stay, never read.
  */
-function isPlainCurrentKeyResponse(v: unknown): v is { data: CurrentKey } {
+export function isPlainCurrentKeyResponse(v: unknown): v is { data: CurrentKey } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const k = (v as { data?: unknown }).data;
   if (typeof k !== 'object' || k === null || Array.isArray(k)) return false;
