@@ -2,7 +2,7 @@
  * keywatch's benchmark (`npm run bench`). For each fleet size it runs the OpenRouter simulator in a
  * separate process, starts a real daemon (in its own process) on N keys probed every `--interval` (default 60 s, the
  * target), and measures over a window: key runs per second, the daemon process's CPU per key run, peak
- * RSS, scheduler lateness, event-loop delay, /metrics render time and size, and lateness while
+ * RSS, scheduler lateness, event-loop delay, /metrics scrape time and size, and lateness while
  * /metrics is scraped every second. Then a bare undici loop makes the same requests at the same
  * rate and concurrency (the baseline), and the ratio of the two CPU costs is keywatch's overhead.
  * Then: requests per cycle with fleet discovery, store bytes per key-day after rollups, and
@@ -101,7 +101,7 @@ interface FleetResult {
   cpuMsPerRun: number;
   /** The daemon process's peak RSS over its life (kernel's maxRSS): start-up, probing and scraping every second.  */
   peakRssMb: number;
-  /** Peak RSS while probing (phase A: one /metrics render at its end, as a 60 s scrape would see). */
+  /** Peak RSS while probing (phase A, then five /metrics scrapes at its end, as a 60 s scrape interval would see one). */
   steadyPeakRssMb: number;
   /** Phase A's CPU seconds per thread (main, V8 workers, libuv pool...). */
   cpuByThread: Record<string, number>;
@@ -109,6 +109,7 @@ interface FleetResult {
   memoryAtPeak: Record<string, number>;
   lateness: { p50Ms: number; p99Ms: number; maxMs: number; count: number };
   eventLoopDelay: { p99Ms: number; maxMs: number };
+  /** Five whole scrapes over HTTP, one after another (JSON names kept from when this was a render inside the daemon). */
   metrics: { renderMs: number; renderMsMax: number; bytes: number; series: number };
   scraping: {
     seconds: number;

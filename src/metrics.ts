@@ -1,7 +1,8 @@
 /**
- * Prometheus metrics (prom-client). Every key gauge is filled in `collect()` from the current
- * KeyStates, so a key removed from the config vanishes from /metrics at the next scrape, and a
- * scrape never probes anything: values are cached from the last probe run. Money carries a
+ * Prometheus metrics. Each key's lines are rendered from its KeyState when its run is stored
+ * (prepare) and a scrape streams them (stream), so a key removed from the config vanishes from
+ * /metrics at the next scrape, and a scrape never probes anything: values are cached from the last
+ * probe run. Money carries a
  * currency label; `model` appears only for a key's watchModels; no label ever holds a secret.
  */
 import { Gauge, Registry } from 'prom-client';
@@ -18,7 +19,7 @@ export interface MetricsDeps {
   states: () => Iterable<KeyState>;
   /** Alerts firing now (keywatch_alert_firing); absent = none. */
   firing?: () => readonly FiringAlert[];
-  /** Render cache lifetime (default 1000 ms); invalidate() drops it sooner. */
+  /** Lifetime of render()'s cached whole exposition (default 1000 ms); invalidate() drops it sooner. */
   cacheMs?: number;
   now?: () => number;
 }
@@ -27,17 +28,17 @@ export interface Metrics {
   readonly registry: Registry;
   /** Marks a config (re)load as successful or not. */
   setReloadResult(ok: boolean, at?: number): void;
-  /** The Prometheus text exposition, cached for a short while. */
-  render(): Promise<string>;
   /**
-   * The same exposition as bytes (what /metrics sends): assembled from each key's cached bytes
-   * into one buffer, so a scrape of 10,000 keys neither builds nor keeps megabytes of strings.
+   * The whole Prometheus text exposition, cached for a short while (renders asked for meanwhile
+   * share it). For callers that want all of it at once (tests, tools); /metrics streams instead.
    */
+  render(): Promise<string>;
+  /** The same exposition as bytes, assembled from each key's rendered lines into one buffer. */
   renderBytes(): Promise<Buffer>;
   /**
-   * The exposition for one response: `release()` once it has been sent (or the client went away).
-   * A released render that is no longer current is the next render's buffer, so scrapes reuse
-   * one 24 MB buffer (10,000 keys) instead of leaving one per scrape to the garbage collector.
+   * The same, leased: `release()` once done with it. A released render that is no longer current
+   * is the next render's buffer, so repeated whole renders reuse one buffer (24 MB at 10,000 keys).
+   * (/metrics used it until it streamed: see stream().)
    */
   lease(): Promise<{ bytes: Buffer; release: () => void }>;
   /** State changed: the next render() is fresh. */

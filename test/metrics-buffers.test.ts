@@ -1,6 +1,7 @@
 /**
- * /metrics reuses one buffer across scrapes: a render nobody sends any more becomes the next
- * render's buffer, and a render still being sent (or handed out by renderBytes) is never written.
+ * Whole renders (lease) reuse one buffer: a render nobody holds any more becomes the next render's
+ * buffer, and a render still held (or handed out by renderBytes) is never written. /metrics itself
+ * is streamed from the keys' lines (the last test).
  */
 import { get } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
