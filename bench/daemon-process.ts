@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { createAlerting } from '../src/alerting/index.js';
 import { analyzeKey } from '../src/analysis/index.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
@@ -58,12 +59,25 @@ async function main(): Promise<void> {
       process.stderr.write(`[daemon] mem ${Object.entries(m).map(([k, v]) => `${k}=${Math.round(v / 1048576)}`).join(' ')}\n`);
     }, Number(process.env.BENCH_MEMLOG) || 2000).unref();
   }
+  if (process.env.BENCH_SPACELOG !== undefined) {
+    // V8's heap spaces (used MB), every second, for investigating what grows the old generation.
+    setInterval(() => {
+      const parts = getHeapSpaceStatistics().map((s) => `${s.space_name.replace('_space', '')}=${(s.space_used_size / 1048576).toFixed(2)}`);
+      process.stderr.write(`[daemon] spaces ${Math.round(performance.now())} ${parts.join(' ')}\n`);
+    }, 1000).unref();
+  }
   // As `keywatch run` does once started (src/runtime.ts; KEYWATCH_HEAP=default keeps node's defaults).
-  void daemon.started.then(() => applyHeapPolicy(heapPolicy()));
+  void daemon.started.then(() => {
+    applyHeapPolicy(heapPolicy());
+    // BENCH_V8_FLAGS: further V8 flags set at run time after the policy, for measuring GC settings.
+    for (const f of (process.env.BENCH_V8_FLAGS ?? '').split(' ').filter(Boolean)) setFlagsFromString(f);
+  });
   let window: (() => WindowFigures) | undefined;
   let profiles: (() => Promise<void>) | undefined;
   let windows = 0;
   process.on('message', (msg: { type?: string }) => {
+    // BENCH_MARK_WINDOWS: a line on stderr at each window's edges, to cut --trace-* output to the window.
+    if (process.env.BENCH_MARK_WINDOWS !== undefined && (msg.type === 'window' || msg.type === 'close-window')) process.stderr.write(`[daemon] ${msg.type}\n`);
     if (msg.type === 'window') {
       window = openWindow(daemon);
       // The first window only: probing (phase A), not the render or scraping windows after it.

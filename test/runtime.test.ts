@@ -22,11 +22,11 @@ describe('heap policy', () => {
     expect(heapPolicy({ KEYWATCH_HEAP: 'anything else' })).toBe('small');
   });
 
-  it('default sets no V8 flag; small sets --optimize-for-size and is no heap cap', () => {
+  it('default sets no V8 flag; small sets --optimize-for-size without pretenuring and is no heap cap', () => {
     const limit = getHeapStatistics().heap_size_limit;
 
     expect(applyHeapPolicy('default')).toEqual([]);
-    expect(applyHeapPolicy('small')).toEqual(['--optimize-for-size']);
+    expect(applyHeapPolicy('small')).toEqual(['--optimize-for-size', '--no-allocation-site-pretenuring']);
     expect(getHeapStatistics().heap_size_limit).toBe(limit);
   });
 });
