@@ -1,6 +1,7 @@
 /** The bench side of the daemon process (daemon-process.ts): fork it, open and close measuring windows. */
 import { fileURLToPath } from 'node:url';
 import { forkChild } from './child.js';
+import { sampleRssOf } from './measure.js';
 import type { WindowFigures } from './daemon-process.js';
 
 export interface DaemonProcess {
@@ -16,12 +17,22 @@ export async function forkDaemon(configFile: string): Promise<DaemonProcess> {
   // node flags for the daemon (none by default, as shipped): e.g. BENCH_DAEMON_ARGS="--cpu-prof
   // --cpu-prof-dir=/tmp/prof" to profile it. KEYWATCH_HEAP=default measures node's heap defaults.
   const { next, ask, close } = forkChild(script, 'daemon', { env: { ...process.env, BENCH_CONFIG: configFile }, execArgv: daemonFlags() });
-  const ready = await next<{ url: string; keys: number }>('ready');
+  const ready = await next<{ url: string; keys: number; pid: number }>('ready');
+  // The window's RSS peak, sampled from here (costs the daemon nothing; see sampleRssOf).
+  let rss: { stop(): number } | undefined;
   return {
     url: ready.url,
     keys: ready.keys,
-    openWindow: async () => void (await ask('window', 'window-open')),
-    closeWindow: () => ask<WindowFigures>('close-window', 'window'),
+    openWindow: async () => {
+      await ask('window', 'window-open');
+      rss = sampleRssOf(ready.pid, 50);
+    },
+    closeWindow: async () => {
+      const figures = await ask<WindowFigures>('close-window', 'window');
+      const peak = rss?.stop() ?? 0;
+      rss = undefined;
+      return { ...figures, peakRssMb: Math.max(peak, figures.peakRssMb) };
+    },
     close: () => close(10_000),
   };
 }
