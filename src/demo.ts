@@ -134,7 +134,7 @@ function summarize(daemon: Daemon): string {
   const rows = [...daemon.states.values()].sort((a, b) => a.name.localeCompare(b.name));
   const lines = rows.map((s) => {
     const f = s.facts;
-    const a = s.analysis;
+    const a = daemon.analysis(s.name);
     const money = (v: number | null | undefined) => (v === undefined ? '-' : v === null ? 'unlimited' : `$${v.toFixed(2)}`);
     const burn = a?.burnRates.find((b) => b.window === '1h');
     const runway = a?.exhaustion.seconds;

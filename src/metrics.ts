@@ -7,7 +7,7 @@
  */
 import { Gauge, Registry } from 'prom-client';
 import type { FiringAlert } from './alerting/types.js';
-import { VERDICTS } from './analysis/types.js';
+import { VERDICTS, type KeyAnalysis } from './analysis/types.js';
 import type { KeyState } from './state.js';
 import type { Currency } from '../probes/types.js';
 
@@ -17,6 +17,11 @@ export interface MetricsDeps {
    * old one mutated: rendered lines are cached per object.
    */
   states: () => Iterable<KeyState>;
+  /**
+   * A key's analysis when its state does not hold it (the daemon's live states do not: Daemon.analysis).
+   * Asked only when a key's lines are rendered without the analysis given to prepare().
+   */
+  analysis?: (state: KeyState) => KeyAnalysis | undefined;
   /** Alerts firing now (keywatch_alert_firing); absent = none. */
   firing?: () => readonly FiringAlert[];
   /** Lifetime of render()'s cached whole exposition (default 1000 ms); invalidate() drops it sooner. */
@@ -47,7 +52,7 @@ export interface Metrics {
    * Renders a key's lines now (the daemon calls it as it stores a run), so a scrape only copies bytes
    * however many keys changed since the last one: with a 60 s scrape interval every key has.
    */
-  prepare(state: KeyState): void;
+  prepare(state: KeyState, analysis?: KeyAnalysis): void;
   /**
    * Writes the exposition to a response in chunks of ~64 KB, straight from each key's rendered
    * lines: no buffer of the whole (25 MB at 10,000 keys). `write` returns false (or resolves to
@@ -124,25 +129,25 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     if (models === undefined) return;
     for (const model of s.watchModels) emit(models.access[model] === true ? 1 : 0, 'model', model);
   });
-  keyGauge('keywatch_key_burn_rate', `Spend per hour derived from the key's history, per window. ${CACHED}`, (emit, s) => {
-    for (const b of s.analysis?.burnRates ?? []) emit(b.perHour, 'currency', b.currency, 'window', b.window);
+  keyGauge('keywatch_key_burn_rate', `Spend per hour derived from the key's history, per window. ${CACHED}`, (emit, _s, a) => {
+    for (const b of a?.burnRates ?? []) emit(b.perHour, 'currency', b.currency, 'window', b.window);
   });
   keyGauge(
     'keywatch_key_exhaustion_seconds',
     `Projected seconds until the limit or balance runs out at the current burn rate; absent when not burning. ${CACHED}`,
-    (emit, s) => {
-      const seconds = s.analysis?.exhaustion.seconds;
+    (emit, _s, a) => {
+      const seconds = a?.exhaustion.seconds;
       if (seconds !== undefined) emit(seconds);
     },
   );
-  keyGauge('keywatch_key_stability', `Probe run success ratio over the stability window, 0..1. ${CACHED}`, (emit, s) => {
-    if (s.analysis !== undefined) emit(s.analysis.stability.ratio);
+  keyGauge('keywatch_key_stability', `Probe run success ratio over the stability window, 0..1. ${CACHED}`, (emit, _s, a) => {
+    if (a !== undefined) emit(a.stability.ratio);
   });
-  keyGauge('keywatch_key_risk_score', `Risk score of the key, 0..1. ${CACHED}`, (emit, s) => {
-    if (s.analysis !== undefined) emit(s.analysis.risk.score);
+  keyGauge('keywatch_key_risk_score', `Risk score of the key, 0..1. ${CACHED}`, (emit, _s, a) => {
+    if (a !== undefined) emit(a.risk.score);
   });
-  keyGauge('keywatch_key_readiness', `1 for the key's current launch readiness verdict, 0 for the others. ${CACHED}`, (emit, s) => {
-    const verdict = s.analysis?.readiness.verdict;
+  keyGauge('keywatch_key_readiness', `1 for the key's current launch readiness verdict, 0 for the others. ${CACHED}`, (emit, _s, a) => {
+    const verdict = a?.readiness.verdict;
     if (verdict === undefined) return;
     for (const v of VERDICTS) emit(v === verdict ? 1 : 0, 'verdict', v);
   });
@@ -212,9 +217,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     if (Number.isFinite(value)) add(infoEntry(renderingKey!, s), value);
   };
 
-  function keyBytes(s: KeyState): KeyRec {
+  function keyBytes(s: KeyState, analysis?: KeyAnalysis): KeyRec {
     let rec = recs.get(s.name);
     if (rec !== undefined && rec.state === s) return rec;
+    const a = analysis ?? (deps.analysis !== undefined ? deps.analysis(s) : s.analysis);
     if (rec === undefined) {
       rec = { state: s, bytes: EMPTY, at: new Uint32Array(families.length + 1), base: '', provider: '', info: undefined, seen: 0 };
       recs.set(s.name, rec);
@@ -234,7 +240,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     for (let i = 0; i < families.length; i++) {
       stamp++;
       lines = 0;
-      families[i]!.fill(emit, s);
+      families[i]!.fill(emit, s, a);
       const open = opens[i]!;
       for (let j = 0; j < lines; j++) {
         const e = lineEntries[j]!;
@@ -491,8 +497,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     invalidate() {
       drop();
     },
-    prepare(state) {
-      keyBytes(state);
+    prepare(state, analysis) {
+      keyBytes(state, analysis);
     },
     stream,
     prepareAll() {
@@ -588,7 +594,8 @@ interface KeyRec {
 interface KeyFamily {
   name: string;
   help: string;
-  fill: (emit: Emit, s: KeyState) => void;
+  /** `a`: the key's analysis (the state may not hold it). */
+  fill: (emit: Emit, s: KeyState, a: KeyAnalysis | undefined) => void;
 }
 
 /** `,name="value"` with the value escaped as the exposition format requires. */

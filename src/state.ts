@@ -22,5 +22,11 @@ export interface KeyState {
   lastRunAt?: number;
   /** Consecutive runs in which every probe failed for reasons other than findings. */
   consecutiveFailures: number;
+  /** When the last run was judged (the `now` its analysis used). */
+  analysedAt?: number;
+  /**
+   * The analysis, where a state holds it: loaded from the store, from `keywatch check`, or in a
+   * daemon without kept figures. A running daemon's live states do not (see Daemon.analysis).
+   */
   analysis?: KeyAnalysis;
 }

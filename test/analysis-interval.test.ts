@@ -8,7 +8,7 @@ import { analyzeKey } from '../src/analysis/index.js';
 import { figuresMoved } from '../src/daemon.js';
 import type { KeyState } from '../src/state.js';
 import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/sim.js';
-import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
+import { parseMetrics, startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 import { keyState } from './helpers/state.js';
 
 const KEY = 'sk-or-v1-test-analysis-interval-000000000000000000000000000000000000';
@@ -24,7 +24,8 @@ afterEach(async () => {
   sim = undefined;
 });
 
-async function fleet(analysisInterval: string): Promise<{ at: (min: number, usage: number) => Promise<KeyState> }> {
+/** The key's state after a run at `min` minutes, with its analysis as the daemon serves it (the live state holds none). */
+async function fleet(analysisInterval: string): Promise<{ at: (min: number, usage: number) => Promise<KeyState>; clock: { now: number } }> {
   sim = await startOpenRouterSim({ keys: [{ key: KEY, limit: 100, limitReset: null, usage: 10 }] });
   const clock = { now: T0 };
   td = await startTestDaemon({
@@ -44,8 +45,9 @@ keys:
       clock.now = T0 + min * MIN;
       sim!.setKey(KEY, { usage });
       await td!.daemon.runOnce();
-      return td!.daemon.states.get('k')!;
+      return { ...td!.daemon.states.get('k')!, analysis: td!.daemon.analysis('k') };
     },
+    clock,
   };
 }
 
@@ -127,8 +129,29 @@ describe('what a run keeps', () => {
     expect(after.facts.usage?.total).toBe(12);
     expect(after.facts.identity).toBeDefined();
     expect(after.facts.identity).toBe(before.facts.identity);
-    expect(after.analysis!.modelMatrix).toBe(before.analysis!.modelMatrix);
-    const [now, then] = [after.analysis!.readiness.checks ?? [], before.analysis!.readiness.checks ?? []];
-    expect(now.filter((c, i) => c === then[i]).length).toBeGreaterThan(0);
+  });
+
+  it('keeps no analysis in the live state: it is judged again, the same, for the API, /metrics and the store', async () => {
+    const f = await fleet('5m');
+    await f.at(0, 10);
+    await f.at(5, 15);
+    const judged = await f.at(6, 20);
+    f.clock.now += 30 * MIN; // judged again later, it is still the run's judgement
+
+    const live = td!.daemon.states.get('k')!;
+    const again = td!.daemon.analysis('k');
+    const api = (await td!.get('/api/keys/k')).json();
+    const metrics = parseMetrics(await td!.metricsText());
+    const stored = td!.daemon.store.loadStates().get('k'); // flushes the state held back by stateSaveInterval
+
+    expect(live.analysis).toBeUndefined();
+    expect(again).toEqual(judged.analysis);
+    expect(again!.limitMatrix).toContainEqual(expect.objectContaining({ remaining: 80 }));
+    expect(again!.exhaustion.seconds).toBeCloseTo((80 / 60) * 3600, 0);
+    expect(api.analysis).toEqual(JSON.parse(JSON.stringify(again)));
+    expect(metrics.get('keywatch_key_exhaustion_seconds{key="k",provider="openrouter"}')).toBe(again!.exhaustion.seconds);
+    expect(metrics.get('keywatch_key_risk_score{key="k",provider="openrouter"}')).toBe(again!.risk.score);
+    expect(stored?.analysis).toEqual(JSON.parse(JSON.stringify(again)));
+    expect(stored?.facts.usage?.total).toBe(20);
   });
 });

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import type { HistorySample } from '../analysis/types.js';
+import type { HistorySample, KeyAnalysis } from '../analysis/types.js';
 import type { Logger } from '../log.js';
 import { scrubSecrets } from '../secret.js';
 import type { KeyState } from '../state.js';
@@ -55,6 +55,11 @@ export interface StoreOptions {
    * and close(); after a crash a restart serves figures at most this old until the key's next run.
    */
   stateSaveIntervalMs?: number;
+  /**
+   * A state saved without its analysis (held back by stateSaveIntervalMs: the daemon's live states
+   * do not hold theirs) gets it from here when it is written.
+   */
+  analysisOf?: (state: KeyState) => KeyAnalysis | undefined;
   log?: Logger;
 }
 
@@ -79,7 +84,8 @@ export interface Store {
   /** The open database, for components that keep their own tables (alerting). */
   readonly db: Database;
   recordRun(run: RunRecord): void;
-  saveState(state: KeyState): void;
+  /** `analysis`: the state's, when the state does not hold it (written with it). */
+  saveState(state: KeyState, analysis?: KeyAnalysis): void;
   /** The key left the config: its last state is not served after a restart (history is kept). */
   forgetState(key: string): void;
   /** Writes everything queued, in one transaction. */
@@ -105,7 +111,8 @@ export interface Store {
   close(): void;
 }
 
-type Write = { kind: 'run'; params: RunParams } | { kind: 'state'; state: KeyState } | { kind: 'forget'; key: string };
+type StateWrite = { kind: 'state'; state: KeyState; analysis: KeyAnalysis | undefined };
+type Write = { kind: 'run'; params: RunParams } | StateWrite | { kind: 'forget'; key: string };
 
 export function openStore(path: string, opts: StoreOptions = {}): Store {
   const file = path === ':memory:' ? path : resolve(path);
@@ -170,23 +177,23 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
 
   const writeAll = db.transaction((writes: Write[], rollups: Map<string, Map<number, RollupRow>>) => {
     // Only the newest state of a key matters; write it once.
-    const states = new Map<string, KeyState | null>();
+    const states = new Map<string, StateWrite | null>();
     for (const w of writes) {
       if (w.kind === 'run') insertRun.run(w.params);
-      else if (w.kind === 'state') states.set(w.state.name, w.state);
+      else if (w.kind === 'state') states.set(w.state.name, w);
       else states.set(w.key, null);
     }
-    for (const [key, state] of states) {
-      if (state === null) deleteState.run(key);
-      else upsertState.run(key, state.lastRunAt ?? 0, stateJson(state));
+    for (const [key, w] of states) {
+      if (w === null) deleteState.run(key);
+      else upsertState.run(key, w.state.lastRunAt ?? 0, stateJson(w.state, w.analysis ?? w.state.analysis ?? opts.analysisOf?.(w.state)));
     }
     for (const hours of rollups.values()) for (const agg of hours.values()) putRollup.run(agg);
   });
 
-  function saveState(state: KeyState): void {
+  function saveState(state: KeyState, analysis?: KeyAnalysis): void {
     if (closed) return;
     const at = state.lastRunAt ?? 0;
-    const signature = stateSignature(state);
+    const signature = stateSignature(state, analysis);
     const last = savedStates.get(state.name);
     if (stateSaveIntervalMs > 0 && last !== undefined && last.signature === signature && at - last.at < stateSaveIntervalMs && at >= last.at) {
       deferredStates.set(state.name, state);
@@ -194,12 +201,12 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     }
     deferredStates.delete(state.name);
     savedStates.set(state.name, { at, signature });
-    enqueue({ kind: 'state', state });
+    enqueue({ kind: 'state', state, analysis });
   }
 
   /** Everything queued and every deferred state. */
   function flushAll(): void {
-    for (const state of deferredStates.values()) queue.push({ kind: 'state', state });
+    for (const state of deferredStates.values()) queue.push({ kind: 'state', state, analysis: undefined });
     deferredStates.clear();
     flush();
   }
@@ -420,8 +427,8 @@ function runParams(run: RunRecord): RunParams {
 }
 
 /** KeyState holds no Secret by design; the scrubber is a second line in case a message echoed one. */
-function stateJson(state: KeyState): string {
-  return scrubSecrets(JSON.stringify(state));
+function stateJson(state: KeyState, analysis: KeyAnalysis | undefined): string {
+  return scrubSecrets(JSON.stringify(analysis === undefined || state.analysis === analysis ? state : { ...state, analysis }));
 }
 
 /** Adds the money fields to a sample in place (no intermediate object: this runs for every history row). */
@@ -520,7 +527,7 @@ function rollupSampleOf(c: RollupSampleColumns): HistorySample {
  * What a restart must not get wrong about a key, as one string: a state whose signature changed is
  * written at once; one that only moved its figures (usage, remaining, durations) may wait.
  */
-export function stateSignature(s: KeyState): string {
+export function stateSignature(s: KeyState, analysis: KeyAnalysis | undefined = s.analysis): string {
   const f = s.facts;
   let probes = '';
   for (const o of Object.values(s.probes)) if (o !== undefined) probes += `${o.probe}:${o.ok ? 1 : 0}:${o.errorKind ?? ''},`;
@@ -540,7 +547,7 @@ export function stateSignature(s: KeyState): string {
     f.expiresAt,
     f.identity?.provider,
     models,
-    s.analysis?.readiness.verdict,
+    analysis?.readiness.verdict,
     s.watchModels.join(','),
     JSON.stringify(s.labels),
   ].join('|');
