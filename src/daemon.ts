@@ -123,6 +123,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const states = new Map<string, KeyState>();
   /** Per key, the history figures its analysis last read (kept for defaults.analysisInterval). */
   const figures = new Map<string, HistoryFigures>();
+  /** Figures a reload made stale: read again at the key's next run. */
+  const staleFigures = new WeakSet<HistoryFigures>();
   /** Discovered key names per account, so a key gone from the listing goes from the daemon too. */
   const discovered = new Map<string, Set<string>>();
   let alerting: Alerting | undefined;
@@ -254,7 +256,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     metrics.setReloadResult(true, now());
     // Windows, thresholds or keys may have changed: every key's next run reads its history again.
-    figures.clear();
+    // The figures stay until then: the keys' analysis is judged from them (analysisOf).
+    for (const f of figures.values()) staleFigures.add(f);
     log.info({ keys: next.keys.length, accounts: next.accounts.length }, 'config reloaded');
     return { ok: true };
   }
@@ -429,7 +432,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const input = { state, now: t, thresholds, stabilityWindowMs: d.stabilityWindow, readinessHorizonMs: d.readinessHorizon };
     if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: history() });
     let f = figures.get(result.key);
-    if (f === undefined || t - f.at >= d.analysisInterval || t < f.at || figuresMoved(prev, state, result)) {
+    if (f === undefined || t - f.at >= d.analysisInterval || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result)) {
       f = analyze.figures({ state, history: history(), now: t, stabilityWindowMs: d.stabilityWindow });
       figures.set(result.key, f);
     }

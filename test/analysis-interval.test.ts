@@ -25,17 +25,19 @@ afterEach(async () => {
 });
 
 /** The key's state after a run at `min` minutes, with its analysis as the daemon serves it (the live state holds none). */
+const yamlOf = (analysisInterval: string, url: string, labels = '{}') => `
+defaults: { interval: 1m, analysisInterval: ${analysisInterval} }
+providers:
+  openrouter: { baseUrl: ${url} }
+keys:
+  - { name: k, provider: openrouter, key: "\${KEY}", labels: ${labels} }
+`;
+
 async function fleet(analysisInterval: string): Promise<{ at: (min: number, usage: number) => Promise<KeyState>; clock: { now: number } }> {
   sim = await startOpenRouterSim({ keys: [{ key: KEY, limit: 100, limitReset: null, usage: 10 }] });
   const clock = { now: T0 };
   td = await startTestDaemon({
-    yaml: `
-defaults: { interval: 1m, analysisInterval: ${analysisInterval} }
-providers:
-  openrouter: { baseUrl: ${sim.url} }
-keys:
-  - { name: k, provider: openrouter, key: "\${KEY}" }
-`,
+    yaml: yamlOf(analysisInterval, sim.url),
     env: { KEY },
     analyze: analyzeKey,
     now: () => clock.now,
@@ -153,5 +155,27 @@ describe('what a run keeps', () => {
     expect(metrics.get('keywatch_key_risk_score{key="k",provider="openrouter"}')).toBe(again!.risk.score);
     expect(stored?.analysis).toEqual(JSON.parse(JSON.stringify(again)));
     expect(stored?.facts.usage?.total).toBe(20);
+  });
+
+  it('a reload that replaces the live state without a run keeps the analysis in /metrics', async () => {
+    const f = await fleet('5m');
+    await f.at(0, 10);
+    await f.at(5, 15);
+    await f.at(6, 20);
+    const before = parseMetrics(await td!.metricsText());
+
+    td!.writeConfig(yamlOf('5m', sim!.url, '{ team: blue }'));
+    expect((await td!.daemon.reload()).ok).toBe(true);
+    td!.daemon.metrics.invalidate();
+    const after = parseMetrics(await td!.metricsText());
+
+    expect(td!.daemon.states.get('k')!.labels).toEqual({ team: 'blue' });
+    for (const name of ['keywatch_key_exhaustion_seconds', 'keywatch_key_risk_score', 'keywatch_key_stability']) {
+      const series = `${name}{key="k",provider="openrouter"}`;
+      expect(before.get(series)).toBeDefined();
+      expect(after.get(series)).toBe(before.get(series));
+    }
+    // Within the 5m interval, but the reload made the figures stale: the next run reads them again.
+    expect(hourly(await f.at(7, 30))).toBeCloseTo((20 / 7) * 60, 3);
   });
 });
