@@ -495,7 +495,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       lastRunAt: result.startedAt,
       consecutiveFailures: result.allFailed ? prev.consecutiveFailures + 1 : 0,
       analysedAt: judgedAt,
-      analysis: undefined,
+      // Kept only where it cannot be judged again (then the previous one, for judgeKey to share from).
+      analysis: opts.analyze !== undefined && !judgedAgain(opts.analyze) ? prev.analysis : undefined,
     };
     store.recordRun(runRecordOf(result));
     let analysis: KeyAnalysis | undefined;

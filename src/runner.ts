@@ -373,28 +373,51 @@ function politely(http: ScopedHttp, timeoutMs: number, acquire: (() => Promise<v
 
 /**
  * A last bound on one probe, in case an adapter awaits something the HTTP timeout does not cover:
- * twice the key's timeout (a probe may make two requests), so the client's own timeout normally wins.
+ * twice the key's timeout (a probe may make two requests) and a second, so the client's own timeout
+ * normally wins. The probes in flight are swept once a second by one timer, not bounded by a timer
+ * each: a timer per probe was a Timeout object, a list insertion and a removal on every probe (two
+ * a key run), for a bound that almost never fires; a second late is nothing at this bound.
  */
 function bounded<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
-  // One promise and one timer (a race of two promises plus finally made four promises per probe).
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(boundExceeded, timeoutMs * 2 + 1000, reject, timeoutMs);
-    timer.unref();
+    const entry: Bound = { deadline: Date.now() + timeoutMs * 2 + 1000, timeoutMs, reject };
+    inFlight.add(entry);
+    sweeper ??= setInterval(sweep, SWEEP_MS).unref();
     p.then(
       (v) => {
-        clearTimeout(timer);
+        inFlight.delete(entry);
         resolve(v);
       },
       (err: unknown) => {
-        clearTimeout(timer);
+        inFlight.delete(entry);
         reject(err);
       },
     );
   });
 }
 
-function boundExceeded(reject: (err: unknown) => void, timeoutMs: number): void {
-  reject(new ProbeError('timeout', `no answer within ${timeoutMs} ms`));
+interface Bound {
+  deadline: number;
+  timeoutMs: number;
+  reject: (err: unknown) => void;
+}
+
+const SWEEP_MS = 1000;
+/** Probes in flight, oldest first (a Set keeps insertion order). */
+const inFlight = new Set<Bound>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweep(): void {
+  const t = Date.now();
+  for (const b of inFlight) {
+    if (b.deadline > t) continue;
+    inFlight.delete(b);
+    b.reject(new ProbeError('timeout', `no answer within ${b.timeoutMs} ms`));
+  }
+  if (inFlight.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
 }
 
 /** A successful outcome younger than `intervalMs` (undefined or 0: never fresh). */

@@ -173,6 +173,31 @@ describe('runKey', () => {
     expect(r).toMatchObject({ claimedProvider: 'claimed', provider: 'other' });
   });
 
+  it('bounds a probe that awaits something no HTTP timeout covers, and runs the next probe', async () => {
+    const stuck: ProviderAdapter = {
+      ...toy,
+      id: 'stuck',
+      probes: {
+        current_key: () => new Promise<never>(() => undefined), // settles never
+        models: async () => ({ valid: true }),
+      },
+    };
+    const registry: ProviderRegistry = new Map([['stuck', stuck]]);
+    const t0 = Date.now();
+
+    const r = await runKey({ key: key({ provider: 'stuck', timeoutMs: 100 }) }, { registry, http });
+
+    const waited = Date.now() - t0;
+    expect(r.outcomes.map((o) => [o.probe, o.ok, o.errorKind])).toEqual([
+      ['current_key', false, 'timeout'],
+      ['models', true, undefined],
+    ]);
+    expect(r.outcomes[0]!.message).toBe('no answer within 100 ms');
+    // The bound is 2 x 100 ms + 1 s, swept once a second.
+    expect(waited).toBeGreaterThanOrEqual(1200);
+    expect(waited).toBeLessThan(3500);
+  });
+
   it('waits for the rate cap before each request', async () => {
     const registry: ProviderRegistry = new Map([['openrouter', openrouter]]);
     let acquired = 0;

@@ -118,4 +118,16 @@ describe('state saves', () => {
       expect(stateSignature(other)).not.toBe(stateSignature(base));
     }
   });
+
+  it('the signature sees a model lost or gained, and the same models in a new object as the same', () => {
+    const models = (access: Record<string, boolean>) => ({ source: 'user' as const, count: Object.keys(access).length, access, pricingKnown: {} });
+    const withModels = (access: Record<string, boolean>, labels: Record<string, string> = {}) =>
+      run(0, 1, { labels, facts: { valid: true, currency: 'USD', models: models(access) } });
+    const base = stateSignature(withModels({ a: true, b: true, c: false }));
+
+    expect(stateSignature(withModels({ a: true, b: true, c: false }))).toBe(base);
+    expect(stateSignature(withModels({ a: true, b: false, c: false }))).not.toBe(base);
+    expect(stateSignature(withModels({ a: true, b: true, c: true }))).not.toBe(base);
+    expect(stateSignature(withModels({ a: true, b: true, c: false }, { team: 'y' }))).not.toBe(base);
+  });
 });

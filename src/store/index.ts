@@ -531,8 +531,6 @@ export function stateSignature(s: KeyState, analysis: KeyAnalysis | undefined = 
   const f = s.facts;
   let probes = '';
   for (const o of Object.values(s.probes)) if (o !== undefined) probes += `${o.probe}:${o.ok ? 1 : 0}:${o.errorKind ?? ''},`;
-  let models = '';
-  if (f.models !== undefined) for (const [m, ok] of Object.entries(f.models.access)) if (ok) models += `${m},`;
   return [
     f.valid,
     s.provider,
@@ -546,9 +544,26 @@ export function stateSignature(s: KeyState, analysis: KeyAnalysis | undefined = 
     f.limitReset,
     f.expiresAt,
     f.identity?.provider,
-    models,
+    f.models === undefined ? '' : memo(modelsSignatures, f.models.access, accessibleModels),
     analysis?.readiness.verdict,
     s.watchModels.join(','),
-    JSON.stringify(s.labels),
+    memo(labelsSignatures, s.labels, JSON.stringify),
   ].join('|');
+}
+
+// A key's model list (hundreds of models) and labels are the same objects run after run (the
+// state shares what did not change): their part of the signature is built once per object.
+const modelsSignatures = new WeakMap<object, string>();
+const labelsSignatures = new WeakMap<object, string>();
+
+function memo<T extends object>(cache: WeakMap<object, string>, o: T, make: (o: T) => string): string {
+  let v = cache.get(o);
+  if (v === undefined) cache.set(o, (v = make(o)));
+  return v;
+}
+
+function accessibleModels(access: Record<string, boolean>): string {
+  let models = '';
+  for (const m in access) if (access[m] === true) models += `${m},`;
+  return models;
 }
