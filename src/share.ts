@@ -1,12 +1,12 @@
 /**
  * Structural sharing between a key's previous state and this run's. Every run builds the key's
- * facts and analysis anew, and the state keeps them until the next run 60 s later, so V8 promotes
- * them to its old generation, where they die: the old generation churns and concurrent marking of
- * the whole heap runs often (at 10,000 keys that was V8's worker threads' CPU, ~0.1-0.2 ms per key
- * run). Most of it came out the same as last run: a readiness verdict with ten checks of which one
- * states a number that moved, an identity, a model matrix. `share` returns the previous object for
+ * facts anew, and the state keeps them until the next run 60 s later, so V8 promotes them to its old
+ * generation, where they die: the old generation churns and concurrent marking of the whole heap
+ * runs often (at 10,000 keys that was V8's worker threads' CPU, ~0.1-0.2 ms per key run). Most of it
+ * came out the same as last run: an identity, a model list. `share` returns the previous object for
  * every part that is the same data, and new containers only on the paths to what changed, so what
- * survives a run is what actually changed and the rest of the new copy dies young.
+ * survives a run is what actually changed and the rest of the new copy dies young. (The analysis
+ * went the same way until the daemon stopped keeping it at all: docs/performance.md, fix 36.)
  *
  * Safe because states and their parts are never mutated once built (a changed key gets new objects).
  */

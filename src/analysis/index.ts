@@ -35,9 +35,9 @@ export function historyFigures(input: Pick<AnalyzeInput, 'state' | 'history' | '
 
 /**
  * The analysis of the key's live state, with history figures computed now or a little earlier.
- * `prev`, the key's previous analysis (by default the one its state still holds: the daemon judges
- * a copy of the previous state), lends its parts to this one where they came out the same (see
- * share.ts); the result is the same data either way.
+ * `prev`, the key's previous analysis (by default the one its state holds, where a state holds one:
+ * the daemon's live states do not, see Daemon.analysis), lends its parts to this one where they came
+ * out the same (see share.ts); the result is the same data either way.
  */
 export function judgeKey(input: Omit<AnalyzeInput, 'history'>, figures: HistoryFigures, prev: KeyAnalysis | undefined = input.state.analysis): KeyAnalysis {
   const { state, now } = input;

@@ -1,0 +1,117 @@
+/**
+ * Where a key run's cost is: the same paced loop over the benchmark's 10,000 keys (166.7 runs/s, as
+ * keywatch runs them) against the simulator, three ways, each in a process of its own:
+ *   bare    undici's request() and the body as text: the benchmark's baseline;
+ *   client  keywatch's HttpClient (its own dispatch handler) and JSON.parse of the answer;
+ *   runner  runKey: the OpenRouter adapter's probes with everything they check and learn;
+ * with no state, store, analysis, alerting or /metrics. What the daemon costs beyond `runner` is the
+ * monitoring work. Run after a build: `node dist/bench/decompose.js [bare|client|runner] [--keys N]
+ * [--warmup S] [--seconds S]`; without a mode it runs all three, one after another.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Agent, request } from 'undici';
+import { parseConfig } from '../src/config/load.js';
+import { HttpClient, parseJson } from '../src/http/client.js';
+import { runKey } from '../src/runner.js';
+import type { KeyState } from '../src/state.js';
+import { registry } from '../providers/index.js';
+import { benchConfigYaml } from './daemon-config.js';
+import { benchKeyValue } from './keys.js';
+import { cpuWindow } from './measure.js';
+import { forkSim } from './sim-client.js';
+
+const MODES = ['bare', 'client', 'runner'] as const;
+type Mode = (typeof MODES)[number];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { keys: { type: 'string', default: '10000' }, warmup: { type: 'string', default: '30' }, seconds: { type: 'string', default: '30' } },
+});
+const keys = Number(values.keys);
+const warmupS = Number(values.warmup);
+const seconds = Number(values.seconds);
+
+if (positionals[0] === undefined) {
+  for (const mode of MODES) {
+    await new Promise<void>((resolve, reject) => {
+      const child = fork(fileURLToPath(import.meta.url), [mode, '--keys', String(keys), '--warmup', String(warmupS), '--seconds', String(seconds)], {
+        stdio: 'inherit',
+      });
+      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${mode} exited ${code}`))));
+    });
+  }
+} else {
+  const mode = positionals[0] as Mode;
+  if (!MODES.includes(mode)) throw new Error(`mode must be one of ${MODES.join(', ')}`);
+  await measure(mode);
+}
+
+async function measure(mode: Mode): Promise<void> {
+  const rate = keys / 60;
+  const sim = await forkSim(keys);
+  const cfg = parseConfig(benchConfigYaml({ simUrl: sim.url, storePath: '/dev/null', keys, intervalS: 60, maxRequestsPerSecond: 10_000 }), {
+    providers: [...registry.keys()],
+  });
+  const agent = new Agent({ connections: 16, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+  const http = new HttpClient({ defaultTimeoutMs: 10_000, dispatcher: agent });
+  // As the daemon's states carry them: a fresh model list, so a run makes the one /key request.
+  const previous = new Map<string, KeyState>();
+  for (const k of cfg.keys) {
+    previous.set(k.name, {
+      name: k.name,
+      claimedProvider: 'openrouter',
+      provider: 'openrouter',
+      labels: {},
+      watchModels: k.watchModels,
+      fingerprint: '',
+      masked: '',
+      facts: {},
+      probes: { models: { probe: 'models', ok: true, at: Date.now() + 3_600_000, durationMs: 1 } },
+      lastSuccessAt: {},
+      consecutiveFailures: 0,
+    });
+  }
+  let failures = 0;
+  const one = async (i: number): Promise<void> => {
+    const k = cfg.keys[i % keys]!;
+    if (mode === 'bare') {
+      const res = await request(`${sim.url}/key`, {
+        method: 'GET',
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${benchKeyValue(i % keys)}`, accept: 'application/json', 'user-agent': 'keywatch-bench-baseline' },
+      });
+      await res.body.text();
+      if (res.statusCode !== 200) failures++;
+    } else if (mode === 'client') {
+      const res = await http.scoped(sim.url, ['/key']).get('/key', { headers: { authorization: `Bearer ${k.key.reveal()}` }, timeoutMs: 10_000 });
+      parseJson(res);
+      if (res.status !== 200) failures++;
+    } else {
+      const r = await runKey({ key: k, previous: previous.get(k.name)! }, { registry, http });
+      if (!r.ok) failures++;
+    }
+  };
+  const pace = async (from: number, count: number): Promise<void> => {
+    const t0 = performance.now();
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const wait = t0 + (i * 1000) / rate - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      all.push(one(from + i));
+    }
+    await Promise.all(all);
+  };
+  const warmupRuns = Math.round(rate * warmupS);
+  await pace(0, warmupRuns);
+  const runs = Math.round(rate * seconds);
+  const cpu = cpuWindow();
+  await pace(warmupRuns, runs);
+  const { cpuS, systemS } = cpu.stop();
+  console.log(
+    `${mode.padEnd(6)} ${keys} keys, ${runs} runs: ${((cpuS / runs) * 1000).toFixed(3)} ms CPU per run (${((systemS / runs) * 1000).toFixed(3)} in the kernel), ${failures} failed`,
+  );
+  await agent.close();
+  await sim.close();
+}
