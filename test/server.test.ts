@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createAlerting } from '../src/alerting/index.js';
 import { Secret } from '../src/secret.js';
-import { mutationDenied, parseListen } from '../src/server.js';
+import { LIST_CHUNK, mutationDenied, parseListen } from '../src/server.js';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 const TOKEN = 'kw-test-server-token-0123456789';
@@ -52,6 +52,24 @@ describe('server', () => {
     expect(wrong.status).toBe(401);
     expect(right.status).toBe(200);
     expect(none.text + wrong.text).not.toContain(TOKEN);
+  });
+
+  it('streams /api/keys in chunks as the same compact JSON, every key once, sorted, no secret', async () => {
+    const n = LIST_CHUNK * 2 + 50;
+    const name = (i: number) => `k-${String(i).padStart(4, '0')}`;
+    const secret = (i: number) => `sk-or-v1-test-server-list-${String(i).padStart(6, '0')}`;
+    const keys = Array.from({ length: n }, (_, i) => `  - { name: ${name(n - 1 - i)}, provider: openrouter, key: ${secret(n - 1 - i)} }`);
+    const many = await startTestDaemon({ yaml: `keys:\n${keys.join('\n')}\n`, schedule: false });
+    onTestFinished(() => many.cleanup());
+
+    const res = await many.get('/api/keys');
+    const body = res.json() as { keys: { name: string; masked: string }[] };
+
+    expect(res.status).toBe(200);
+    expect(res.text).toBe(JSON.stringify(body));
+    expect(body.keys.map((k) => k.name)).toEqual(Array.from({ length: n }, (_, i) => name(i)));
+    expect(body.keys.every((k) => k.masked.includes('…'))).toBe(true);
+    expect(res.text).not.toContain('sk-or-v1-test-server-list-');
   });
 
   it('keeps /healthz and /readyz open for probes', async () => {
