@@ -7,7 +7,8 @@
  *
  * With it goes `--no-allocation-site-pretenuring`. V8 learns to allocate an allocation site's objects
  * straight in the old generation when most of them live on, and in the first minute every key's first
- * run keeps its whole analysis, so the sites that build a run's analysis were learnt as long-lived.
+ * run kept its whole analysis (until fix 36 the live state kept it), so the sites that build a run's
+ * analysis were learnt as long-lived.
  * Afterwards most of what they build is dropped within the run (structural sharing keeps the previous
  * run's objects where nothing changed), but it was garbage in the old generation: ~3 KB per run, and
  * under the small heap a mark-compact of the whole ~110 MB heap every 6-8 s at 10,000 keys. Without
@@ -15,8 +16,8 @@
  * mark-compact in ~30 s, and CPU per key run fell from 0.59-0.73 to 0.53-0.58 ms
  * (docs/performance.md, fix 32).
  *
- * Measured by `npm run bench` (10,000 keys every 60 s, docs/performance.md): 252-296 MB peak RSS while
- * probing, against ~390-437 MB with node's defaults. V8's other heap knobs (--heap-growing-percent,
+ * Measured by `npm run bench` (10,000 keys every 60 s, docs/performance.md): 236 MB peak RSS while
+ * probing in session 5 (252-296 MB before fix 36), against ~390-437 MB with node's defaults. V8's other heap knobs (--heap-growing-percent,
  * --max-semi-space-size) only work on node's command line, which `keywatch run` does not choose. It is
  * not a heap cap: a larger fleet uses more memory rather than crashing. KEYWATCH_HEAP=default keeps
  * node's defaults.
