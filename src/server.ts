@@ -108,8 +108,12 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ServerDeps
     if (token !== undefined && !authorized(req, token)) return unauthorized(res);
     if (path === '/api/keys' || path === '/api/keys/') {
       if (method !== 'GET') return methodNotAllowed(res, 'GET');
-      const states = [...deps.states()].sort((a, b) => a.name.localeCompare(b.name));
-      return jsonList(res, 'keys', states, (s) => view(s, deps));
+      const names = [...deps.states()].map((s) => s.name).sort((a, b) => a.localeCompare(b));
+      // Each key as it is when its chunk is written (a key may run between chunks; one gone is left out).
+      return jsonList(res, 'keys', names, (name) => {
+        const s = deps.state(name);
+        return s === undefined ? undefined : view(s, deps);
+      });
     }
     if (path.startsWith('/api/keys/')) {
       if (method !== 'GET') return methodNotAllowed(res, 'GET');
@@ -177,18 +181,24 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export const LIST_CHUNK = 200;
 
 /**
- * `{"<field>":[...]}` with 200, streamed: LIST_CHUNK items at a time, each chunk written (waiting
- * for drain) and the event loop let go between chunks. The same bytes json() writes, but at 10,000
+ * `{"<field>":[...]}` with 200, streamed: LIST_CHUNK items at a time (those `show` gives undefined
+ * for are left out), each chunk written (waiting for drain) and the event loop let go between chunks. The same bytes json() writes, but at 10,000
  * keys json() held the loop for 1.2-1.7 s (every state and its analysis judged again, 34 MB of JSON
  * and its scrub in one piece), a probe's worth of lateness; now probes run between chunks.
  */
 async function jsonList<T>(res: ServerResponse, field: string, items: readonly T[], show: (item: T) => unknown): Promise<void> {
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   const parts: string[] = [];
+  let first = true;
   for (let i = 0; i < items.length || i === 0; i += LIST_CHUNK) {
     parts.length = 0;
     if (i === 0) parts.push(`{${JSON.stringify(field)}:[`);
-    for (let j = i; j < Math.min(i + LIST_CHUNK, items.length); j++) parts.push(`${j > 0 ? ',' : ''}${JSON.stringify(show(items[j]!))}`);
+    for (let j = i; j < Math.min(i + LIST_CHUNK, items.length); j++) {
+      const shown = show(items[j]!);
+      if (shown === undefined) continue;
+      parts.push(`${first ? '' : ','}${JSON.stringify(shown)}`);
+      first = false;
+    }
     if (i + LIST_CHUNK >= items.length) parts.push(']}');
     if (!(await write(res, Buffer.from(scrubSecrets(parts.join('')))))) return;
     if (i + LIST_CHUNK < items.length) await new Promise((r) => setImmediate(r));
