@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Alerting, AlertingFactory } from './alerting/types.js';
-import type { Analyze, HistoryFigures, KeyAnalysis, SplitAnalyze } from './analysis/types.js';
-import { loadConfigFile, type ResolvedAccount, type ResolvedConfig, type ResolvedKey } from './config/load.js';
+import type { Analyze, AnalyzeInput, HistoryFigures, KeyAnalysis, SplitAnalyze } from './analysis/types.js';
+import { loadConfigFile, thresholdsFor, type ResolvedAccount, type ResolvedConfig, type ResolvedKey } from './config/load.js';
 import { cronProblem } from './config/schema.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { Agent } from 'undici';
@@ -429,7 +429,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   function analyse(analyze: Analyze | SplitAnalyze, prev: KeyState, state: KeyState, result: RunResult, thresholds: ResolvedKey['thresholds'], t: number): KeyAnalysis {
     const d = cfg.raw.defaults;
     const history = () => store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, d.stabilityWindow));
-    const input = { state, now: t, thresholds, stabilityWindowMs: d.stabilityWindow, readinessHorizonMs: d.readinessHorizon };
+    const input = judgeInput(state, t, thresholds);
     if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: history() });
     let f = figures.get(result.key);
     if (f === undefined || t - f.at >= d.analysisInterval || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result)) {
@@ -437,6 +437,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       figures.set(result.key, f);
     }
     return analyze.judge(input, f);
+  }
+
+  /** What judging a key's state at `t` takes besides its history figures. */
+  function judgeInput(state: KeyState, t: number, thresholds: ResolvedKey['thresholds']): Omit<AnalyzeInput, 'history'> {
+    const d = cfg.raw.defaults;
+    return { state, now: t, thresholds, stabilityWindowMs: d.stabilityWindow, readinessHorizonMs: d.readinessHorizon };
   }
 
   /** Whether a key's analysis can be judged again from kept figures (so the live state need not hold it). */
@@ -453,22 +459,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const analyze = opts.analyze;
     const f = figures.get(state.name);
     if (analyze === undefined || !('figures' in analyze) || f === undefined || state.analysedAt === undefined) return undefined;
-    const d = cfg.raw.defaults;
     try {
-      return analyze.judge(
-        { state, now: state.analysedAt, thresholds: thresholdsOf(state), stabilityWindowMs: d.stabilityWindow, readinessHorizonMs: d.readinessHorizon },
-        f,
-      );
+      return analyze.judge(judgeInput(state, state.analysedAt, thresholdsFor(cfg, keysByName(cfg).get(state.name), state.account)), f);
     } catch (err) {
       log.error({ err, key: state.name }, 'analysis failed');
       return undefined;
     }
-  }
-
-  function thresholdsOf(state: KeyState): ResolvedKey['thresholds'] {
-    const key = keysByName(cfg).get(state.name);
-    if (key !== undefined) return key.thresholds;
-    return cfg.accounts.find((a) => a.name === state.account)?.thresholds ?? cfg.raw.alerting.thresholds;
   }
 
   /** Folds one run into the key's live state, stores it, analyses it and lets alerting see it. */

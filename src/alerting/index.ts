@@ -5,8 +5,8 @@
  * See README.md beside this file for the behaviour users can rely on.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ResolvedConfig, ResolvedKey } from '../config/load.js';
-import type { Notifier, Thresholds } from '../config/schema.js';
+import { thresholdsFor, type ResolvedConfig } from '../config/load.js';
+import type { Notifier } from '../config/schema.js';
 import type { KeyState } from '../state.js';
 import { handleApi } from './api.js';
 import { openAlertDb, type NewOutboxRow } from './db.js';
@@ -72,7 +72,7 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
   }
 
   function evaluateKey(state: KeyState, now: number): void {
-    const thresholds = thresholdsFor(config, keysByName.get(state.name), state);
+    const thresholds = thresholdsFor(config, keysByName.get(state.name), state.account);
     const storedMemory = db.getMemory(state.name);
     const memory = storedMemory ?? emptyMemory();
     const ctx: RuleContext = { state, thresholds, memory, now };
@@ -248,13 +248,6 @@ export const createAlerting: AlertingFactory = (deps: AlertingDeps): Alerting =>
     outbox: () => db.outbox(),
   };
 };
-
-/** Per-key thresholds (already merged with alerting.thresholds by the loader); discovered keys use their account's. */
-function thresholdsFor(config: ResolvedConfig, key: ResolvedKey | undefined, state: KeyState): Thresholds {
-  if (key) return key.thresholds;
-  const account = state.account !== undefined ? config.accounts.find((a) => a.name === state.account) : undefined;
-  return account?.thresholds ?? config.raw.alerting.thresholds;
-}
 
 function notificationOf(rec: AlertRecord, obs: Observation, emit: Emission, state: KeyState, now: number): Notification {
   const runway = state.analysis?.exhaustion.seconds;

@@ -58,6 +58,16 @@ export interface LoadOptions {
   providers?: readonly string[];
 }
 
+/**
+ * The thresholds a key is judged and alerted against (already merged with alerting.thresholds by the
+ * loader): its own when configured, else its account's (discovered keys), else alerting.thresholds.
+ */
+export function thresholdsFor(config: ResolvedConfig, key: ResolvedKey | undefined, account: string | undefined): Thresholds {
+  if (key !== undefined) return key.thresholds;
+  const a = account !== undefined ? config.accounts.find((x) => x.name === account) : undefined;
+  return a?.thresholds ?? config.raw.alerting.thresholds;
+}
+
 export function loadConfigFile(file: string, opts: LoadOptions = {}): ResolvedConfig {
   let text: string;
   try {
