@@ -165,8 +165,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     state: (name) => states.get(name),
     describe: (name) => {
       const due = scheduler.nextDue(name);
-      const state = states.get(name);
-      const analysis = state === undefined ? undefined : analysisOf(state);
+      const analysis = analysisByName(name);
       return { ...(due === undefined ? {} : { nextRunAt: due }), ...(analysis !== undefined ? { analysis } : {}) };
     },
     ready: () => {
@@ -467,6 +466,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
   }
 
+  function analysisByName(name: string): KeyAnalysis | undefined {
+    const state = states.get(name);
+    return state === undefined ? undefined : analysisOf(state);
+  }
+
   /** Folds one run into the key's live state, stores it, analyses it and lets alerting see it. */
   function apply1(result: RunResult, meta: Pick<ResolvedKey, 'labels' | 'watchModels' | 'thresholds'>): void {
     if (closed) return;
@@ -614,10 +618,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     metrics,
     scheduler,
     config: () => cfg,
-    analysis: (name) => {
-      const state = states.get(name);
-      return state === undefined ? undefined : analysisOf(state);
-    },
+    analysis: analysisByName,
     runOnce: () => scheduler.runOnce(),
     reload,
     stop,

@@ -403,7 +403,7 @@ interface Bound {
 }
 
 const SWEEP_MS = 1000;
-/** Probes in flight, oldest first (a Set keeps insertion order). */
+/** Probes in flight with their last-resort deadlines (a handful: each sweep looks at all). */
 const inFlight = new Set<Bound>();
 let sweeper: NodeJS.Timeout | undefined;
 

@@ -182,9 +182,10 @@ export const LIST_CHUNK = 200;
 
 /**
  * `{"<field>":[...]}` with 200, streamed: LIST_CHUNK items at a time (those `show` gives undefined
- * for are left out), each chunk written (waiting for drain) and the event loop let go between chunks. The same bytes json() writes, but at 10,000
- * keys json() held the loop for 1.2-1.7 s (every state and its analysis judged again, 34 MB of JSON
- * and its scrub in one piece), a probe's worth of lateness; now probes run between chunks.
+ * for are left out), each chunk written (waiting for drain) and the event loop let go between
+ * chunks. The same bytes json() writes, but at 10,000 keys json() held the loop for 1.2-1.7 s
+ * (every state and its analysis judged again, 34 MB of JSON and its scrub in one piece), a probe's
+ * worth of lateness; now probes run between chunks.
  */
 async function jsonList<T>(res: ServerResponse, field: string, items: readonly T[], show: (item: T) => unknown): Promise<void> {
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
