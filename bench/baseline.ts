@@ -29,6 +29,12 @@ export interface BaselineOptions {
    * 0.25 ms over 10,000.
    */
   warmupRuns?: number;
+  /**
+   * Runs start on ticks this many ms apart, each tick starting every run due by then: the pacing of
+   * keywatch's scheduler (its timer slack, src/daemon.ts TICK_MS), so both make the same requests at
+   * the same moments. 0 (the default) starts each run at its own due time.
+   */
+  tickMs?: number;
 }
 
 export interface BaselineResult {
@@ -92,8 +98,10 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
   const pace = async (from: number, count: number): Promise<void> => {
     const t0 = performance.now();
     const all: Promise<void>[] = [];
+    const tick = o.tickMs ?? 0;
     for (let i = 0; i < count; i++) {
-      const due = t0 + (i * 1000) / o.rate;
+      const offset = (i * 1000) / o.rate;
+      const due = t0 + (tick > 0 ? Math.ceil(offset / tick) * tick : offset);
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       await slot();

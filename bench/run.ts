@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAlerting } from '../src/alerting/index.js';
 import { analyzeKey } from '../src/analysis/index.js';
-import { startDaemon, type DaemonOptions } from '../src/daemon.js';
+import { startDaemon, TICK_MS, type DaemonOptions } from '../src/daemon.js';
 import { makeIdentify } from '../src/identity.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
@@ -303,6 +303,8 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
         occasional: { path: '/models/user', share: modelsPerRun },
         // Warmed up as keywatch is (30 s at the same pace), then measured over the same number of runs.
         warmupRuns: Math.round(rate * 30),
+        // Started on the same ticks as keywatch's scheduler starts its runs.
+        tickMs: TICK_MS,
       });
     }
     const cpuMsPerRun = runs === 0 ? 0 : (a.cpuS / runs) * 1000;

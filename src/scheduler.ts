@@ -48,6 +48,13 @@ export interface SchedulerOptions {
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
   log?: Logger;
+  /**
+   * Timer slack: the timer fires at most once per this many ms and starts every run due by then
+   * (default 0: one firing per due time). Keys due within one window start together instead of
+   * each waking the process on its own (see the daemon's TICK_MS); a run starts at most this much
+   * later than it was due.
+   */
+  tickMs?: number;
 }
 
 export interface LatenessStats {
@@ -130,6 +137,8 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
   const maxBackoffMs = opts.maxBackoffMs ?? 30 * 60_000;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let limitsOf = opts.limits ?? (() => DEFAULT_LIMITS);
+  const tickMs = Math.max(0, opts.tickMs ?? 0);
+  let lastTickAt = -Infinity;
 
   const entries = new Map<string, Entry>();
   const heap = new MinHeap<HeapItem>((a, b) => a.due - b.due);
@@ -183,11 +192,12 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
     if (!started || stopped) return;
     const top = heap.peek();
     if (top === undefined) return;
-    if (timer !== undefined && top.due >= timerAt) return;
+    const at = Math.max(top.due, lastTickAt + tickMs);
+    if (timer !== undefined && at >= timerAt) return;
     if (timer !== undefined) clearTimeout(timer);
-    timerAt = top.due;
+    timerAt = at;
     // Timers cap at ~24.8 days; far-off jobs just re-arm.
-    const delay = Math.min(Math.max(0, top.due - now()), 2 ** 31 - 1);
+    const delay = Math.min(Math.max(0, at - now()), 2 ** 31 - 1);
     timer = setTimeout(tick, delay);
     timer.unref();
   }
@@ -196,6 +206,7 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
     timer = undefined;
     timerAt = Infinity;
     const t = now();
+    lastTickAt = t;
     for (;;) {
       const top = heap.peek();
       if (top === undefined || top.due > t) break;

@@ -27,6 +27,18 @@ describe('baseline loop', () => {
     expect(r.cpuPerRunMs).toBeCloseTo((r.cpuS / 20) * 1000, 6);
   });
 
+  it('with tickMs, starts its runs on ticks, as the scheduler of keywatch does', async () => {
+    sim = await startOpenRouterSim({ keys: benchSimKeys(4) });
+
+    // 30 runs at 100/s: due over 290 ms, started on 100 ms ticks (0, 100, 200, 300 ms).
+    const r = await runBaseline({ url: sim.url, keys: 4, runs: 30, rate: 100, concurrency: 30, paths: ['/key'], tickMs: 100 });
+
+    expect(r).toMatchObject({ runs: 30, requests: 30, failures: 0 });
+    const groups: number[] = [];
+    for (const t of sim.server.requests.map((q) => q.at).sort((a, b) => a - b)) if (groups.length === 0 || t - groups.at(-1)! > 50) groups.push(t);
+    expect(groups.length).toBe(4);
+  });
+
   it('without a warm-up measures every run it makes', async () => {
     sim = await startOpenRouterSim({ keys: benchSimKeys(4) });
 

@@ -208,6 +208,34 @@ describe('scheduler', () => {
     expect(stats.lateness.maxMs).toBeGreaterThanOrEqual(stats.lateness.p50Ms);
   });
 
+  it('with tickMs, wakes at most once a tick and starts every run due by then together', async () => {
+    const startsWith = async (tickMs: number | undefined): Promise<{ starts: number[]; maxLateMs: number }> => {
+      const starts: number[] = [];
+      sched = createScheduler({ jitter: 1, random: seeded(), ...(tickMs !== undefined ? { tickMs } : {}) });
+      sched.set(Array.from({ length: 40 }, (_, i) => job(`k${i}`, { intervalMs: 1000, run: async () => (starts.push(Date.now()), { failed: false }) })));
+      sched.start();
+      await sleep(1100);
+      const maxLateMs = sched.stats().lateness.maxMs;
+      await sched.stop(1000);
+      return { starts, maxLateMs };
+    };
+
+    const coalesced = await startsWith(200);
+    // One wake-up's runs start within a few ms of each other (the clock can tick while it starts them).
+    const wakeUps: number[] = [];
+    for (const t of [...coalesced.starts].sort((a, b) => a - b)) if (wakeUps.length === 0 || t - wakeUps.at(-1)! > 50) wakeUps.push(t);
+    expect(coalesced.starts.length).toBeGreaterThanOrEqual(40);
+    expect(wakeUps.length).toBeLessThanOrEqual(8);
+    for (let i = 1; i < wakeUps.length; i++) expect(wakeUps[i]! - wakeUps[i - 1]!).toBeGreaterThanOrEqual(190);
+    // A run waits at most one tick for its turn, and some did wait.
+    expect(coalesced.maxLateMs).toBeLessThan(300);
+    expect(coalesced.maxLateMs).toBeGreaterThan(50);
+
+    // Without it, the same jobs wake the scheduler at (nearly) each one's own due time.
+    const own = await startsWith(undefined);
+    expect(new Set(own.starts).size).toBeGreaterThan(20);
+  });
+
   it('stop() stops scheduling and waits for runs in flight', async () => {
     let finished = 0;
     sched = createScheduler({ jitter: 0 });
