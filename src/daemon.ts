@@ -57,6 +57,8 @@ export interface DaemonOptions {
   /** How long shutdown waits for runs in flight (default 10 s). */
   shutdownTimeoutMs?: number;
   http?: HttpClient;
+  /** [0, 1): spreads when each key's history figures are first read again (default Math.random; tests: fixed). */
+  random?: () => number;
 }
 
 export interface ReloadResult {
@@ -131,6 +133,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const figures = new Map<string, HistoryFigures>();
   /** Figures a reload made stale: read again at the key's next run. */
   const staleFigures = new WeakSet<HistoryFigures>();
+  /**
+   * When each key's figures are next read again. A key's first figures in this process live a random
+   * part of analysisInterval, later ones all of it: each key keeps its own phase. Without that, every
+   * key read its history again in the same minute (its first run after start-up + analysisInterval),
+   * at 10,000 keys ~166 reads a second for one minute in five.
+   */
+  const figuresDue = new Map<string, number>();
+  const random = opts.random ?? Math.random;
   /** Discovered key names per account, so a key gone from the listing goes from the daemon too. */
   const discovered = new Map<string, Set<string>>();
   let alerting: Alerting | undefined;
@@ -349,6 +359,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   function dropKey(name: string): void {
     states.delete(name);
     figures.delete(name);
+    figuresDue.delete(name);
     store.forgetState(name);
     alerting?.forget(name);
   }
@@ -438,9 +449,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const input = judgeInput(state, t, thresholds);
     if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: history() });
     let f = figures.get(result.key);
-    if (f === undefined || t - f.at >= d.analysisInterval || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result)) {
+    if (f === undefined || t >= figuresDue.get(result.key)! || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result)) {
+      const lifetime = f === undefined ? d.analysisInterval * (1 - random()) : d.analysisInterval;
       f = analyze.figures({ state, history: history(), now: t, stabilityWindowMs: d.stabilityWindow });
       figures.set(result.key, f);
+      figuresDue.set(result.key, t + lifetime);
     }
     return analyze.judge(input, f);
   }

@@ -71,6 +71,25 @@ describe('analysisInterval', () => {
     expect(hourly(await f.at(10, 25))).toBeCloseTo(90, 5); // 15 USD in 10 minutes
   });
 
+  it("spreads the keys: a key's first figures live a random part of the interval, later ones all of it", async () => {
+    sim = await startOpenRouterSim({ keys: [{ key: KEY, limit: 100, limitReset: null, usage: 10 }] });
+    const clock = { now: T0 };
+    td = await startTestDaemon({ yaml: yamlOf('10m', sim.url), env: { KEY }, analyze: analyzeKey, now: () => clock.now, random: () => 0.5 });
+    const reads: number[] = [];
+    const store = td.daemon.store;
+    const history = store.history.bind(store);
+    store.history = (key, since) => (reads.push((clock.now - T0) / MIN), history(key, since));
+
+    for (let min = 0; min <= 26; min++) {
+      clock.now = T0 + min * MIN;
+      sim.setKey(KEY, { usage: 10 + min });
+      await td.daemon.runOnce();
+    }
+
+    // Read at the first run, then half of 10 minutes later, then every 10 minutes.
+    expect(reads).toEqual([0, 5, 15, 25]);
+  });
+
   it('with 0 reads the history on every run', async () => {
     const f = await fleet('0s');
     await f.at(0, 10);
