@@ -279,7 +279,7 @@ describe('migration to eager rollups (core v2)', () => {
     const versions = again.db.prepare("SELECT version FROM schema_migrations WHERE component = 'core' ORDER BY version").pluck().all();
     again.close();
 
-    expect(versions).toEqual([1, 2]);
+    expect(versions).toEqual([1, 2, 3]);
     expect(historyByHour(h)).toEqual(truthByHour(recorded));
     expect(totals(h)).toMatchObject({ runs: 60, okRuns: 48 });
     // The current hour (the newest) is still served run by run; the partly rolled hour is whole.
@@ -287,6 +287,46 @@ describe('migration to eager rollups (core v2)', () => {
     expect(h.filter((s) => s.at >= last).every((s) => s.runs === 1)).toBe(true);
     expect(h.find((s) => hourOf(s.at) === T0 + 3 * HOUR_MS)!.runs).toBe(10);
     expect(h2).toEqual(h); // reopening folds nothing again
+  });
+});
+
+describe('rollups clustered by key (core v3)', () => {
+  it('a v2 database written hour by hour keeps every rollup, now in a WITHOUT ROWID table; history and pruning read it', () => {
+    const file = join(dir, 'v2.db');
+    const db = new BetterSqlite3(file);
+    migrate(db, 'core', CORE_MIGRATIONS.filter((m) => m.version <= 2));
+    // As the daemon writes them: each hour, every key's rollup (rowids interleave the keys).
+    const put = db.prepare(PUT_ROLLUP_SQL);
+    const keys = ['a', 'b', 'c'];
+    for (let h = 0; h < 48; h++) {
+      keys.forEach((key, i) => {
+        const agg = emptyRollup(key, T0 + h * HOUR_MS);
+        foldRaw(agg, rawFieldsOf(runAt(T0 + h * HOUR_MS + (10 + i) * MIN, h + i, key)));
+        put.run(agg);
+      });
+    }
+    const all = (d: BetterSqlite3.Database): unknown[] => d.prepare('SELECT * FROM rollups ORDER BY key, hour').all();
+    const before = all(db);
+    const withoutRowid = (d: BetterSqlite3.Database): boolean =>
+      /WITHOUT ROWID/i.test(d.prepare("SELECT sql FROM sqlite_master WHERE name = 'rollups'").pluck().get() as string);
+    expect(withoutRowid(db)).toBe(false);
+    db.close();
+
+    const store = openStore(file);
+    expect(all(store.db)).toEqual(before);
+    expect(withoutRowid(store.db)).toBe(true);
+    const indexes = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rollups'").pluck().all();
+    expect(indexes).toContain('rollups_hour');
+    const h = store.history('b', 0);
+    expect(h.map((s) => hourOf(s.at))).toEqual(Array.from({ length: 48 }, (_, i) => T0 + i * HOUR_MS));
+    expect(totals(h).runs).toBe(48);
+    // Chunked pruning deletes by primary key now: the 24 oldest hours of every key, 10 rows a step.
+    let steps = 0;
+    while (store.pruneStep(T0 + 48 * HOUR_MS, HOUR_MS, 24 * HOUR_MS, 10) > 0) steps++;
+    expect(steps).toBeGreaterThanOrEqual(8);
+    const left = store.db.prepare('SELECT key, count(*) n, min(hour) lo FROM rollups GROUP BY key ORDER BY key').all();
+    store.close();
+    expect(left).toEqual(keys.map((key) => ({ key, n: 24, lo: T0 + 24 * HOUR_MS })));
   });
 });
 

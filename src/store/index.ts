@@ -163,7 +163,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   // (the checkpoint), so prune.ts sizes the steps by time. Both plans walk the covering at/hour index and delete by rowid; the lookup is ~0.2 ms
   // of a 5,000-row step, so a rowid range would save nothing.
   const deleteRawStep = db.prepare('DELETE FROM probe_runs WHERE id IN (SELECT id FROM probe_runs WHERE at < ? LIMIT ?)');
-  const deleteRollupsStep = db.prepare('DELETE FROM rollups WHERE rowid IN (SELECT rowid FROM rollups WHERE hour <= ? LIMIT ?)');
+  const deleteRollupsStep = db.prepare('DELETE FROM rollups WHERE (key, hour) IN (SELECT key, hour FROM rollups WHERE hour <= ? LIMIT ?)');
   const selectStates = db.prepare('SELECT state FROM key_state');
 
   let queue: Write[] = [];

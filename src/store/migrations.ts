@@ -77,4 +77,39 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
       foldAllRaw(db);
     },
   },
+  {
+    // Rollups clustered by (key, hour): a WITHOUT ROWID table stores each row in its primary key's
+    // B-tree, so a key's week of rollups (history(), every analysisInterval) sits on a few adjacent
+    // pages. In a rowid table the rows lie in insertion order, and the daemon inserts hour by hour,
+    // all keys at a time: a week was 168 index hits each on its own page (measured on 10,000
+    // keys x 168 h: 0.53 ms to find a key's rows, 0.04 ms clustered; docs/performance.md, fix 43).
+    version: 3,
+    up: `
+      CREATE TABLE rollups_by_key (
+        key TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        runs INTEGER NOT NULL,
+        ok_runs INTEGER NOT NULL,
+        failures TEXT NOT NULL DEFAULT '{}',
+        latency_ms REAL,
+        valid INTEGER,
+        currency TEXT,
+        usage_total REAL,
+        usage_daily REAL,
+        usage_weekly REAL,
+        usage_monthly REAL,
+        limit_value REAL,
+        limit_remaining REAL,
+        unlimited INTEGER,
+        balance REAL,
+        PRIMARY KEY (key, hour)
+      ) WITHOUT ROWID;
+      INSERT INTO rollups_by_key SELECT key, hour, last_at, runs, ok_runs, failures, latency_ms, valid, currency, usage_total,
+        usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance FROM rollups ORDER BY key, hour;
+      DROP TABLE rollups;
+      ALTER TABLE rollups_by_key RENAME TO rollups;
+      CREATE INDEX rollups_hour ON rollups (hour);
+    `,
+  },
 ];
