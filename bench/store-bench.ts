@@ -218,7 +218,7 @@ export interface StartupStoreOptions {
  */
 export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { file: string; cached: boolean; rows: number } {
   mkdirSync(cacheDir, { recursive: true });
-  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v3.db`);
+  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v4.db`);
   // A cached store older than its raw window would make the daemon's start-up rollup catch up
   // hours of raw rows, which is a different measurement; rebuild it instead.
   if (existsSync(file) && Date.now() - statSync(file).mtimeMs < Math.min(12, o.rawHours / 2) * HOUR_MS) {
@@ -244,8 +244,10 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
   const firstHour = Math.floor((o.now - o.days * DAY_MS) / HOUR_MS) * HOUR_MS;
   const perHour = Math.round(3600 / o.intervalS);
   let rows = 0;
-  // One transaction per key: big enough to be fast, small enough to keep the WAL modest.
-  const writeKey = db.transaction((i: number) => {
+  // Rollups of the hours before the raw window, one transaction per key: big enough to be fast,
+  // small enough to keep the WAL modest. The rollups table is clustered by (key, hour) (core v3),
+  // so this order leaves it as the daemon's hour-by-hour writes would.
+  const writeRollups = db.transaction((i: number) => {
     const name = benchKeyName(i);
     const unlimited = i % 4 === 0;
     for (let hour = firstHour; hour + HOUR_MS <= rawFrom; hour += HOUR_MS) {
@@ -253,27 +255,39 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
       insertRollup.run(name, hour, hour + HOUR_MS - 30_000, perHour, perHour, 4.2, u, u / 30, u / 4, u, unlimited ? null : 200, unlimited ? null : 200 - u, unlimited ? 1 : 0);
       rows++;
     }
-    const step = o.intervalS * 1000;
-    const phase = Math.floor((i * step) / o.keys);
-    let agg: RollupRow | undefined;
-    for (let at = rawFrom + phase; at < o.now; at += step) {
+  });
+  for (let i = 0; i < o.keys; i++) writeRollups(i);
+  // Raw runs in time order, one transaction per hour, as the daemon writes them: probe_runs is a
+  // rowid table, so a key's runs of an hour lie on as many pages as it has runs (history() reads
+  // them one by one), not side by side as a key-by-key build would leave them.
+  const step = o.intervalS * 1000;
+  const writeRawHour = db.transaction((hour: number) => {
+    const lo = Math.max(hour, rawFrom);
+    const hi = Math.min(hour + HOUR_MS, o.now);
+    // Every key's runs in [lo, hi) (its phase spread over one interval), in time order.
+    const runs: [at: number, key: number][] = [];
+    for (let i = 0; i < o.keys; i++) {
+      const phase = Math.floor((i * step) / o.keys);
+      for (let at = rawFrom + phase + Math.ceil((lo - rawFrom - phase) / step) * step; at < hi; at += step) runs.push([at, i]);
+    }
+    runs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const byKey = new Map<number, RollupRow>();
+    for (const [at, i] of runs) {
+      const name = benchKeyName(i);
+      const unlimited = i % 4 === 0;
       const u = (i % 97) * 1.5 + ((at - firstHour) / HOUR_MS) * 0.01;
       const limit = unlimited ? null : 200;
       const remaining = unlimited ? null : 200 - u;
       insertRaw.run(at, name, u, u / 30, u / 4, u, limit, remaining, unlimited ? 1 : 0, probes);
-      if (agg === undefined || agg.hour !== hourOf(at)) {
-        if (agg !== undefined) putRollup.run(agg);
-        agg = emptyRollup(name, hourOf(at));
-      }
+      let agg = byKey.get(i);
+      if (agg === undefined) byKey.set(i, (agg = emptyRollup(name, hour)));
       foldRaw(agg, { at, key: name, ok: 1, error_kind: null, duration_ms: 5, valid: 1, currency: 'USD', usage_total: u, usage_daily: u / 30, usage_weekly: u / 4, usage_monthly: u, limit_value: limit, limit_remaining: remaining, unlimited: unlimited ? 1 : 0, balance: null });
       rows++;
     }
-    if (agg !== undefined) putRollup.run(agg);
+    for (const agg of byKey.values()) putRollup.run(agg);
   });
-  for (let i = 0; i < o.keys; i++) {
-    writeKey(i);
-    store.saveState(sampleState(i, o.now));
-  }
+  for (let hour = hourOf(rawFrom); hour < o.now; hour += HOUR_MS) writeRawHour(hour);
+  for (let i = 0; i < o.keys; i++) store.saveState(sampleState(i, o.now));
   store.flush();
   db.pragma('wal_checkpoint(TRUNCATE)');
   store.close();
