@@ -127,6 +127,101 @@ describe('per-key families written as text', () => {
     expect(Buffer.concat(chunks).toString('utf8')).toBe(await render(referenceMetrics, fleet));
   });
 
+  it('reuses the chunks a writer reports sent: a few buffers for the whole scrape, the same bytes, scrape after scrape', async () => {
+    const fleet = Array.from({ length: 2000 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
+    const m = createMetrics({ states: () => fleet, firing: () => FIRING, now: () => 1_700_000_000_000 });
+    m.setReloadResult(true, 1_700_000_000_000);
+    const expected = await render(referenceMetrics, fleet);
+    const buffers = new Set<ArrayBufferLike>();
+    for (let scrape = 0; scrape < 3; scrape++) {
+      const copies: Buffer[] = [];
+      let pending: (() => void)[] = [];
+      // As a response does: the bytes are copied out (to the socket) a turn later, then reported sent.
+      await m.stream((chunk, sent) => {
+        buffers.add(chunk.buffer);
+        const copy = Buffer.from(chunk);
+        pending.push(() => {
+          copies.push(copy);
+          // A chunk reused before it was sent would show up here as changed bytes.
+          expect(chunk.equals(copy)).toBe(true);
+          sent();
+        });
+        return new Promise((r) =>
+          setImmediate(() => {
+            const now = pending;
+            pending = [];
+            for (const p of now) p();
+            r(true);
+          }),
+        );
+      });
+      expect(copies.length).toBeGreaterThan(4);
+      expect(Buffer.concat(copies).toString('utf8')).toBe(expected);
+    }
+    // Without reuse every chunk of the three scrapes is a buffer of its own.
+    expect(buffers.size).toBeLessThanOrEqual(3);
+  });
+
+  it('lets the event loop run while streaming to a writer that never fills up, the same bytes', async () => {
+    const fleet = Array.from({ length: 2000 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
+    const turnsWhileStreaming = async (streamSliceMs: number) => {
+      const m = createMetrics({ states: () => fleet, firing: () => FIRING, now: () => 1_700_000_000_000, streamSliceMs });
+      m.setReloadResult(true, 1_700_000_000_000);
+      const chunks: Buffer[] = [];
+      let turns = 0;
+      let streaming = true;
+      const count = (): void => {
+        if (!streaming) return;
+        turns++;
+        setImmediate(count);
+      };
+      setImmediate(count);
+      await m.stream((chunk) => (chunks.push(Buffer.from(chunk)), true));
+      streaming = false;
+      expect(Buffer.concat(chunks).toString('utf8')).toBe(await render(referenceMetrics, fleet));
+      return { turns, chunks: chunks.length };
+    };
+    // A slice of 0: a turn of the loop after every chunk. A slice longer than the stream: none.
+    const sliced = await turnsWhileStreaming(0);
+    expect(sliced.turns).toBeGreaterThanOrEqual(sliced.chunks - 1);
+    expect((await turnsWhileStreaming(60_000)).turns).toBe(0);
+  });
+
+  it('a key whose lines for a family outgrow a chunk, rendered again while it is being sent, comes out whole', async () => {
+    const models = Array.from({ length: 1500 }, (_, i) => `vendor/model-${i}`);
+    const wide = (allowed: boolean): KeyState =>
+      state({
+        name: 'wide',
+        watchModels: models,
+        facts: { valid: true, models: { count: models.length, source: 'user', access: Object.fromEntries(models.map((m) => [m, allowed])), pricingKnown: {} } },
+      });
+    let fleet = [...STATES, wide(true), ...STATES.map((st) => ({ ...st, name: `${st.name}-2` }))];
+    const m = createMetrics({ states: () => fleet, firing: () => FIRING, now: () => 1_700_000_000_000 });
+    m.setReloadResult(true, 1_700_000_000_000);
+    const before = await m.render();
+    const chunks: Buffer[] = [];
+    // The wide key runs as soon as a chunk holds the start of its access lines (the rest still to
+    // be sent): its lines are rendered again in place, every value 0 where it was 1.
+    let ran = false;
+    await m.stream((chunk) => {
+      chunks.push(Buffer.from(chunk));
+      if (!ran && chunk.includes('keywatch_key_model_access{key="wide"')) {
+        ran = true;
+        fleet = fleet.map((st) => (st.name === 'wide' ? wide(false) : st));
+        m.prepare(fleet.find((st) => st.name === 'wide')!);
+      }
+      return new Promise((r) => setImmediate(() => r(true)));
+    });
+    const body = Buffer.concat(chunks).toString('utf8');
+    const access = body.split('\n').filter((l) => l.startsWith('keywatch_key_model_access{key="wide"'));
+    expect(before.split('\n').filter((l) => l.startsWith('keywatch_key_model_access{key="wide"')).length).toBe(1500);
+    expect(access).toHaveLength(1500);
+    // All from one render of the key: every value 1 or every value 0, never a line cut and joined.
+    expect(access.every((l) => /^keywatch_key_model_access\{key="wide",[^{}]*model="vendor\/model-\d+"\} [01]$/.test(l))).toBe(true);
+    expect(ran).toBe(true);
+    expect(new Set(access.map((l) => l.slice(-1))).size).toBe(1);
+  });
+
   it('stops streaming when the client has gone', async () => {
     const fleet = Array.from({ length: 2000 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
     const m = createMetrics({ states: () => fleet });
@@ -330,7 +425,7 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
     prepare() {},
     prepareAll() {},
     async stream(write) {
-      await write(Buffer.from(await this.render()));
+      await write(Buffer.from(await this.render()), () => undefined);
     },
     stats: () => ({ cachedKeys: 0, keyRenders: 0 }),
     invalidate() {

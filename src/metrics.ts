@@ -27,6 +27,13 @@ export interface MetricsDeps {
   /** Lifetime of render()'s cached whole exposition (default 1000 ms); invalidate() drops it sooner. */
   cacheMs?: number;
   now?: () => number;
+  /**
+   * stream() lets the event loop run (a setImmediate turn) once it has held it this long (default
+   * 10 ms). A scraper that reads as fast as keywatch writes never fills the response's buffer, so
+   * without this a whole 25 MB scrape ran in one stretch of microtasks: 190-340 ms with no timer or
+   * probe response handled (docs/performance.md, fix 46).
+   */
+  streamSliceMs?: number;
 }
 
 export interface Metrics {
@@ -59,9 +66,12 @@ export interface Metrics {
    * false) when the client has gone, which ends the stream; awaiting it when the response's buffer
    * is full keeps a slow scraper to a chunk or two in memory and lets probes run between chunks.
    * Every line is whole; a key that runs while the stream is under way may show its new values in
-   * the families still to come.
+   * the families still to come. A writer that calls `sent` once the chunk's bytes are out (the
+   * response's write callback) gives the chunk back for the next ones: a scrape then allocates a few
+   * chunks instead of its whole size (25 MB of external memory a scrape, which drove V8 to full
+   * garbage collections when scraped every second).
    */
-  stream(write: (chunk: Buffer) => boolean | Promise<boolean>): Promise<void>;
+  stream(write: (chunk: Buffer, sent: () => void) => boolean | Promise<boolean>): Promise<void>;
   /** Renders every key's lines that are not current (start-up: so the first scrape only copies). */
   prepareAll(): void;
   /** Keys whose rendered lines are kept (gone keys are dropped at the next render), and renders of a key's lines so far. */
@@ -76,6 +86,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   const registry = new Registry();
   const now = deps.now ?? Date.now;
   const cacheMs = deps.cacheMs ?? 1000;
+  const streamSliceMs = deps.streamSliceMs ?? 10;
 
   // The per-key families are written as text straight from the states, not through prom-client
   // gauges: with 10,000 keys (~180,000 series) prom-client's reset/set/format cycle took ~1.2 s
@@ -351,18 +362,32 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   }
   let renders = 0;
 
-  async function stream(write: (chunk: Buffer) => boolean | Promise<boolean>): Promise<void> {
+  async function stream(write: (chunk: Buffer, sent: () => void) => boolean | Promise<boolean>): Promise<void> {
     const states = [...deps.states()];
     const tail = Buffer.from(await registry.metrics());
     const keys = currentKeys(states);
-    let chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    let chunk = freeChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
     let pos = 0;
-    // A chunk handed to write() is the response's until sent: the next one is a new buffer.
+    let sliceStart = performance.now();
+    // A chunk handed to write() is the response's until sent: the next one is another buffer.
     const send = async (): Promise<boolean> => {
+      const base = chunk;
       const full = chunk.subarray(0, pos);
-      chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+      chunk = freeChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
       pos = 0;
-      return write(full);
+      let given = false;
+      const ok = await write(full, () => {
+        if (given || freeChunks.length >= MAX_FREE_CHUNKS) return;
+        given = true;
+        freeChunks.push(base);
+      });
+      // Waiting for a drain is no turn of the loop: the socket's corked writes flush, and 'drain'
+      // fires, in the same round of ticks. Hence a turn by the clock.
+      if (ok && performance.now() - sliceStart >= streamSliceMs) {
+        await new Promise((r) => setImmediate(r));
+        sliceStart = performance.now();
+      }
+      return ok;
     };
     // Copies b[from, to) into the chunk, sending full chunks; false once the client has gone.
     const put = async (b: Buffer, from: number, to: number): Promise<boolean> => {
@@ -379,15 +404,34 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       if (i > 0 && !(await put(BLANK, 0, BLANK.length))) return;
       if (!(await put(headers[i]!, 0, headers[i]!.length))) return;
       for (const k of keys) {
-        // Read at copy time: the key may have run (and been rendered again) during an await.
-        const from = k.at[i]!;
-        const to = k.at[i + 1]!;
-        if (to > from && !(await put(k.bytes, from, to))) return;
+        // A key's lines are copied whole, with no await between reading where they are and copying
+        // them: a key that runs during an await is rendered again in place, and a copy spanning
+        // the await would join the old lines' start to the new lines' end.
+        let from = k.at[i]!;
+        let to = k.at[i + 1]!;
+        if (to <= from) continue;
+        if (pos + (to - from) > CHUNK_BYTES && pos > 0) {
+          if (!(await send())) return;
+          from = k.at[i]!;
+          to = k.at[i + 1]!;
+        }
+        if (to - from > CHUNK_BYTES) {
+          // Longer than a chunk (hundreds of models): a copy of its own, sent across awaits.
+          const copy = Buffer.from(k.bytes.subarray(from, to));
+          if (!(await put(copy, 0, copy.length))) return;
+          continue;
+        }
+        k.bytes.copy(chunk, pos, from, to);
+        pos += to - from;
       }
     }
     if (!(await put(BLANK, 0, BLANK.length)) || !(await put(tail, 0, tail.length))) return;
     if (pos > 0) await send();
+    if (freeChunks.length < MAX_FREE_CHUNKS) freeChunks.push(chunk);
   }
+
+  /** Chunks whose bytes are out, for the next ones (shared by concurrent scrapes). */
+  const freeChunks: Buffer[] = [];
 
   /** The buffer the next render may write into. */
   let spare: Buffer | undefined;
@@ -533,6 +577,8 @@ const NO_LABELS: LabelsEntry = { text: '} ', whole: false, mark: 0, slot: 0 };
 const EMPTY = Buffer.alloc(0);
 /** /metrics is streamed in chunks of this size (see Metrics.stream). */
 const CHUNK_BYTES = 64 * 1024;
+/** Sent chunks kept for reuse, at most (1 MB): a scrape has one or two out at a time. */
+const MAX_FREE_CHUNKS = 16;
 
 /**
  * Label texts by name and value (nested maps, so a lookup builds no key string). Shared by every

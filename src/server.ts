@@ -92,7 +92,7 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ServerDeps
       res.end();
       return;
     }
-    await deps.metrics.stream((chunk) => write(res, chunk));
+    await deps.metrics.stream((chunk, sent) => write(res, chunk, sent));
     res.end();
     return;
   }
@@ -219,9 +219,11 @@ export function parseListen(listen: string): { host: string; port: number } {
 }
 
 /** Writes a chunk; when the response's buffer is full, resolves once it drained (true) or the client went away (false). */
-function write(res: ServerResponse, chunk: Buffer): boolean | Promise<boolean> {
+/** Writes a chunk; `sent` is called once its bytes have left for the socket (not on an error). */
+function write(res: ServerResponse, chunk: Buffer, sent?: () => void): boolean | Promise<boolean> {
   if (res.destroyed) return false;
-  if (res.write(chunk)) return true;
+  const written = sent === undefined ? res.write(chunk) : res.write(chunk, (err) => err == null && sent());
+  if (written) return true;
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
       res.off('drain', onDrain);

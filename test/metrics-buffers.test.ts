@@ -120,6 +120,44 @@ describe('metrics buffers', () => {
   });
 });
 
+describe('/metrics chunks reused once sent', () => {
+  it('two slow scrapes at once, then a third, each get the whole exposition byte for byte', async () => {
+    const keys = 3000;
+    const states = Array.from({ length: keys }, (_, i) => keyState(`key-${i}`, { facts: { valid: true, currency: 'USD', usage: { total: i + 0.5 } } }));
+    const metrics = createMetrics({ states: () => states, now: () => 1_700_000_000_000 });
+    const expected = await metrics.render();
+    server = await startServer('127.0.0.1:0', {
+      metrics,
+      states: () => [],
+      state: () => undefined,
+      ready: () => ({ ready: true }) as never,
+      reload: async () => ({ ok: true }),
+      auth: () => ({ metricsAuth: false }),
+      log: silentLogger(),
+    });
+    // A scraper that pauses after every few reads, so chunks wait in the response's buffer.
+    const scrape = () =>
+      new Promise<string>((resolve, reject) => {
+        get(`${server!.url}/metrics`, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => {
+            parts.push(Buffer.from(c));
+            if (parts.length % 3 === 0) {
+              res.pause();
+              setTimeout(() => res.resume(), 2);
+            }
+          });
+          res.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+          res.on('error', reject);
+        }).on('error', reject);
+      });
+    const [a, b] = await Promise.all([scrape(), scrape()]);
+    const c = await scrape();
+    expect(a.length).toBeGreaterThan(64 * 1024 * 4);
+    for (const body of [a, b, c]) expect(body === expected).toBe(true);
+  });
+});
+
 describe('metrics.prepare', () => {
   it('renders a key’s lines when it is stored, so a scrape only copies them', async () => {
     const s = valid('a', true);
