@@ -5,7 +5,7 @@
  */
 import { get } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMetrics } from '../src/metrics.js';
+import { createMetrics, type Metrics } from '../src/metrics.js';
 import { startServer, type KeywatchServer } from '../src/server.js';
 import type { KeyState } from '../src/state.js';
 import { keyState } from './helpers/state.js';
@@ -20,6 +20,19 @@ function setup() {
 }
 
 let server: KeywatchServer | undefined;
+
+/** A server with nothing but /metrics of interest. */
+function metricsServer(metrics: Metrics): Promise<KeywatchServer> {
+  return startServer('127.0.0.1:0', {
+    metrics,
+    states: () => [],
+    state: () => undefined,
+    ready: () => ({ ready: true }) as never,
+    reload: async () => ({ ok: true }),
+    auth: () => ({ metricsAuth: false }),
+    log: silentLogger(),
+  });
+}
 afterEach(async () => {
   await server?.close();
   server = undefined;
@@ -79,15 +92,7 @@ describe('metrics buffers', () => {
     const usd = (i: number, total: number): KeyState => keyState(`key-${i}`, { facts: { valid: true, currency: 'USD', usage: { total } } });
     let states = Array.from({ length: keys }, (_, i) => usd(i, i));
     const metrics = createMetrics({ states: () => states });
-    server = await startServer('127.0.0.1:0', {
-      metrics,
-      states: () => [],
-      state: () => undefined,
-      ready: () => ({ ready: true }) as never,
-      reload: async () => ({ ok: true }),
-      auth: () => ({ metricsAuth: false }),
-      log: silentLogger(),
-    });
+    server = await metricsServer(metrics);
 
     // A scraper that reads a chunk, then lets every key run (longer values) before reading on.
     const body = await new Promise<string>((resolve, reject) => {
@@ -126,15 +131,7 @@ describe('/metrics chunks reused once sent', () => {
     const states = Array.from({ length: keys }, (_, i) => keyState(`key-${i}`, { facts: { valid: true, currency: 'USD', usage: { total: i + 0.5 } } }));
     const metrics = createMetrics({ states: () => states, now: () => 1_700_000_000_000 });
     const expected = await metrics.render();
-    server = await startServer('127.0.0.1:0', {
-      metrics,
-      states: () => [],
-      state: () => undefined,
-      ready: () => ({ ready: true }) as never,
-      reload: async () => ({ ok: true }),
-      auth: () => ({ metricsAuth: false }),
-      log: silentLogger(),
-    });
+    server = await metricsServer(metrics);
     // A scraper that pauses after every few reads, so chunks wait in the response's buffer.
     const scrape = () =>
       new Promise<string>((resolve, reject) => {
