@@ -35,6 +35,7 @@ import { benchConfigYaml } from './daemon-config.js';
 import { cpuWindow, percentile, round, sleep } from './measure.js';
 import { heapPolicy } from '../src/runtime.js';
 import { daemonFlags, forkDaemon } from './daemon-client.js';
+import { scrapeOnce } from './scrape.js';
 import { forkSim } from './sim-client.js';
 import { buildStartupStore, measureHistoryDepth, measureStorage, workingCopy, type HistoryDepthFigures, type StorageFigures } from './store-bench.js';
 
@@ -415,9 +416,9 @@ async function benchStartup(args: Args, work: string, cache: string): Promise<St
       child.once('exit', (code) => rej(new Error(`start-up process exited (${code})`)));
     });
     const listening = performance.now() - t0;
-    const res = await fetch(`${msg.url}/metrics`);
-    const text = await res.text();
+    const scraped = await scrapeOnce(`${msg.url}/metrics`);
     const served = performance.now() - t0;
+    const text = scraped.body().toString('utf8');
     const keysServed = text.split('\n').filter((l) => l.startsWith('keywatch_key_info{')).length;
     return {
       keys: n,

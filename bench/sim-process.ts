@@ -8,6 +8,7 @@
  */
 import { startOpenRouterSim } from '../providers/openrouter/sim.js';
 import { benchSimKeys } from './keys.js';
+import { scrapeOnce } from './scrape.js';
 
 interface Counters {
   requests: number;
@@ -65,10 +66,10 @@ async function scrape(url: string, seconds: number): Promise<{ ms: number[]; byt
   const until = performance.now() + seconds * 1000;
   while (performance.now() < until) {
     const t0 = performance.now();
-    const res = await fetch(url);
-    bytes = Buffer.byteLength(await res.text());
-    ms.push(performance.now() - t0);
-    await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (performance.now() - t0))));
+    const r = await scrapeOnce(url);
+    bytes = r.bytes;
+    ms.push(r.ms);
+    await new Promise((res) => setTimeout(res, Math.max(0, 1000 - (performance.now() - t0))));
   }
   return { ms, bytes };
 }
@@ -80,12 +81,11 @@ async function scrape(url: string, seconds: number): Promise<{ ms: number[]; byt
  */
 async function scrapeTimes(url: string, times: number): Promise<{ ms: number[]; bytes: number; series: number }> {
   const ms: number[] = [];
-  let body = Buffer.alloc(0);
+  let body: Buffer = Buffer.alloc(0);
   for (let i = 0; i < times; i++) {
-    const t0 = performance.now();
-    const res = await fetch(url);
-    body = Buffer.from(await res.arrayBuffer());
-    ms.push(performance.now() - t0);
+    const r = await scrapeOnce(url);
+    body = r.body();
+    ms.push(r.ms);
   }
   let series = 0;
   for (let i = 0; i < body.length; i = body.indexOf(10, i) + 1 || body.length) if (body[i] !== 35 && body[i] !== 10) series++;

@@ -218,8 +218,10 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(i + 1)) };
 }
 
-/** Writes a chunk; when the response's buffer is full, resolves once it drained (true) or the client went away (false). */
-/** Writes a chunk; `sent` is called once its bytes have left for the socket (not on an error). */
+/**
+ * Writes a chunk; when the response's buffer is full, resolves once it drained (true) or the client
+ * went away (false). `sent` is called once the chunk's bytes have left for the socket (not on an error).
+ */
 function write(res: ServerResponse, chunk: Buffer, sent?: () => void): boolean | Promise<boolean> {
   if (res.destroyed) return false;
   const written = sent === undefined ? res.write(chunk) : res.write(chunk, (err) => err == null && sent());
