@@ -166,4 +166,34 @@ describe('store', () => {
     expect([...states.keys()]).toEqual(['prod']);
     expect(states.get('prod')).toMatchObject({ lastRunAt: T0 + MIN, facts: { valid: false } });
   });
+
+  it('skips a stored state it cannot read and loads the others, then goes on writing', () => {
+    const state = (name: string, label: string): KeyState => ({
+      name,
+      claimedProvider: 'openrouter',
+      provider: 'openrouter',
+      labels: { team: label },
+      watchModels: [],
+      fingerprint: 'abcd1234',
+      masked: 'sk-or-v1-…a1b2',
+      facts: { valid: true },
+      probes: {},
+      lastSuccessAt: {},
+      lastRunAt: T0,
+      consecutiveFailures: 0,
+    });
+    // Beyond ASCII too: the states are read as they were written, byte for byte.
+    for (const [name, label] of [['a', 'équipe-α'], ['b', 'b'], ['c', '团队']] as const) store.saveState(state(name, label));
+    store.flush();
+    store.db.prepare("UPDATE key_state SET state = '{\"name\": \"b\", trunc' WHERE key = 'b'").run();
+
+    const states = store.loadStates();
+
+    expect([...states.keys()].sort()).toEqual(['a', 'c']);
+    expect(states.get('a')?.labels).toEqual({ team: 'équipe-α' });
+    expect(states.get('c')?.labels).toEqual({ team: '团队' });
+    store.saveState(state('b', 'b2'));
+    store.flush();
+    expect(store.loadStates().get('b')?.labels).toEqual({ team: 'b2' });
+  });
 });
