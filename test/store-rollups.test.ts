@@ -154,6 +154,49 @@ describe('eager rollups', () => {
     expect(row).toEqual({ runs: 2, ok_runs: 1, failures: JSON.stringify({ timeout: 1 }), last_at: T0 + 2 * MIN });
   });
 
+  it('every figure comes back in its own field: from a rollup, a stored raw run and a queued one', () => {
+    const store = openStore(join(dir, 'kw.db'), { flushIntervalMs: 3_600_000, maxBatch: 100_000 });
+    // All different, so a field read from its neighbour's column shows.
+    const facts = (n: number): RunRecord['facts'] => ({
+      valid: true,
+      currency: 'CNY',
+      usage: { total: 1000 + n, daily: 1 + n, weekly: 10 + n, monthly: 100 + n },
+      limit: 5000 + n,
+      limitRemaining: 4000 + n,
+      balance: 300 + n,
+    });
+    const expected = (at: number, n: number, latencyMs: number): HistorySample => ({
+      at,
+      runs: 1,
+      okRuns: 1,
+      latencyMs,
+      valid: true,
+      currency: 'CNY',
+      usageTotal: 1000 + n,
+      usageDaily: 1 + n,
+      usageWeekly: 10 + n,
+      usageMonthly: 100 + n,
+      limit: 5000 + n,
+      limitRemaining: 4000 + n,
+      balance: 300 + n,
+    });
+    store.recordRun({ at: T0 + MIN, key: 'prod', provider: 'deepseek', ok: true, durationMs: 120, facts: facts(1), outcomes: [] });
+    store.recordRun({ at: T0 + HOUR_MS + MIN, key: 'prod', provider: 'deepseek', ok: true, durationMs: 130, facts: facts(2), outcomes: [] });
+    store.flush();
+    store.recordRun({ at: T0 + HOUR_MS + 2 * MIN, key: 'prod', provider: 'deepseek', ok: true, durationMs: 140, facts: facts(3), outcomes: [] });
+    store.recordRun({ at: T0 + HOUR_MS + 3 * MIN, key: 'prod', provider: 'deepseek', ok: true, durationMs: 150, facts: { ...facts(4), limit: null }, outcomes: [] });
+
+    const h = store.history('prod', T0);
+    store.close();
+
+    expect(h).toEqual([
+      expected(T0 + MIN, 1, 120), // hour 0: its rollup
+      expected(T0 + HOUR_MS + MIN, 2, 130), // stored raw run
+      expected(T0 + HOUR_MS + 2 * MIN, 3, 140), // queued, not flushed
+      { ...expected(T0 + HOUR_MS + 3 * MIN, 4, 150), limit: null, limitRemaining: null }, // unlimited
+    ]);
+  });
+
   it('history(since) leaves out rollups whose runs all precede since, as before', () => {
     const store = openStore(join(dir, 'kw.db'));
     for (let k = 0; k < 30; k++) store.recordRun(runAt(T0 + k * 10 * MIN, k));

@@ -44,48 +44,55 @@ function num(v: number | null | undefined): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
-/** Spend the key itself made between two samples, from usage or usage windows. */
-function usageSegment(a: HistorySample, b: HistorySample): Omit<Segment, 'currency' | 'sample'> | undefined {
+// The segment builders below allocate the Segment itself and nothing else (no intermediate objects,
+// closures or filtered arrays): they run for every pair of samples of a week of history, each time a
+// key's history figures are read again.
+
+/** Spend the key itself made between samples a and b (b's index: `sample`), from usage or usage windows. */
+function usageSegment(a: HistorySample, b: HistorySample, currency: Currency, sample: number): Segment | undefined {
   if (num(a.usageTotal) && num(b.usageTotal)) {
     const d = b.usageTotal - a.usageTotal;
-    return d >= 0 ? { start: a.at, end: b.at, amount: d, source: 'usage' } : undefined;
+    return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'usage', currency, sample }) : undefined;
   }
-  const both = WINDOW_FIELDS.filter(({ field }) => num(a[field]) && num(b[field]));
-  for (const { period, field } of both) {
-    if (periodStart(period, a.at) === periodStart(period, b.at)) {
-      const d = (b[field] as number) - (a[field] as number);
-      return d >= 0 ? { start: a.at, end: b.at, amount: d, source: 'usage_windows' } : undefined;
+  // The smallest window both samples have and share a UTC period of; else the first they both have.
+  let first: (typeof WINDOW_FIELDS)[number] | undefined;
+  for (const w of WINDOW_FIELDS) {
+    const before = a[w.field];
+    const after = b[w.field];
+    if (!num(before) || !num(after)) continue;
+    first ??= w;
+    if (periodStart(w.period, a.at) === periodStart(w.period, b.at)) {
+      const d = after - before;
+      return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'usage_windows', currency, sample }) : undefined;
     }
   }
-  const first = both[0];
   if (first === undefined) return undefined;
   const before = a[first.field] as number;
   const after = b[first.field] as number;
   if (after >= before) {
     // No drop although a reset passed: the provider's cached figure has not reset yet
     // (OpenRouter may lag up to a minute), so it is still the old period's running total.
-    return { start: a.at, end: b.at, amount: after - before, source: 'usage_windows' };
+    return plausible({ start: a.at, end: b.at, amount: after - before, source: 'usage_windows', currency, sample });
   }
   // Reset between the two: `after` is exactly what was spent since the boundary.
-  return { start: periodStart(first.period, b.at), end: b.at, amount: after, source: 'usage_windows' };
+  return plausible({ start: periodStart(first.period, b.at), end: b.at, amount: after, source: 'usage_windows', currency, sample });
 }
 
-function balanceSegment(a: HistorySample, b: HistorySample): Omit<Segment, 'currency' | 'sample'> | undefined {
+function balanceSegment(a: HistorySample, b: HistorySample, currency: Currency, sample: number): Segment | undefined {
   if (!num(a.balance) || !num(b.balance)) return undefined;
   const d = a.balance - b.balance;
   // An increase is a top-up: the spend inside that pair is unknowable, so it is left out.
-  return d >= 0 ? { start: a.at, end: b.at, amount: d, source: 'balance' } : undefined;
+  return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'balance', currency, sample }) : undefined;
 }
 
-function plausible(s: Omit<Segment, 'currency' | 'sample'>): boolean {
+/** The segment, or undefined when it is not plausible spend (no time, not finite, or too fast). */
+function plausible(s: Segment): Segment | undefined {
   const dt = s.end - s.start;
-  return dt > 0 && Number.isFinite(s.amount) && s.amount >= 0 && (s.amount / dt) * HOUR_MS <= MAX_PLAUSIBLE_PER_HOUR;
+  return dt > 0 && Number.isFinite(s.amount) && s.amount >= 0 && (s.amount / dt) * HOUR_MS <= MAX_PLAUSIBLE_PER_HOUR ? s : undefined;
 }
 
-// Built field by field: an object spread plus extra fields is many times slower in V8 and this
-// runs once per sample per analysis (the daemon analyses every key after every run).
-function segment(s: Omit<Segment, 'currency' | 'sample'>, currency: Currency, sample: number): Segment {
-  return { start: s.start, end: s.end, amount: s.amount, source: s.source, currency, sample };
+function hasUsage(s: HistorySample): boolean {
+  return num(s.usageTotal) || num(s.usageDaily) || num(s.usageWeekly) || num(s.usageMonthly);
 }
 
 /**
@@ -99,26 +106,28 @@ export function spendSegments(
 ): { usage: Segment[]; balance: Segment[] } {
   const usage: Segment[] = [];
   const balance: Segment[] = [];
-  let prev: { s: HistorySample; i: number } | undefined;
-  let prevBalance: { s: HistorySample; i: number } | undefined;
+  // The last sample with usage and the last with a balance (-1: none yet).
+  let prev = -1;
+  let prevBalance = -1;
   for (let i = 0; i < history.length; i++) {
     const s = history[i]!;
     if (!(s.at <= now)) continue;
     const currency = s.currency ?? fallbackCurrency;
-    const hasUsage = num(s.usageTotal) || WINDOW_FIELDS.some(({ field }) => num(s[field]));
-    if (hasUsage) {
-      if (prev !== undefined && (prev.s.currency ?? fallbackCurrency) === currency && s.at > prev.s.at) {
-        const seg = usageSegment(prev.s, s);
-        if (seg !== undefined && plausible(seg)) usage.push(segment(seg, currency, i));
+    if (hasUsage(s)) {
+      const p = prev < 0 ? undefined : history[prev]!;
+      if (p !== undefined && (p.currency ?? fallbackCurrency) === currency && s.at > p.at) {
+        const seg = usageSegment(p, s, currency, i);
+        if (seg !== undefined) usage.push(seg);
       }
-      prev = { s, i };
+      prev = i;
     }
     if (num(s.balance)) {
-      if (prevBalance !== undefined && (prevBalance.s.currency ?? fallbackCurrency) === currency && s.at > prevBalance.s.at) {
-        const seg = balanceSegment(prevBalance.s, s);
-        if (seg !== undefined && plausible(seg)) balance.push(segment(seg, currency, i));
+      const p = prevBalance < 0 ? undefined : history[prevBalance]!;
+      if (p !== undefined && (p.currency ?? fallbackCurrency) === currency && s.at > p.at) {
+        const seg = balanceSegment(p, s, currency, i);
+        if (seg !== undefined) balance.push(seg);
       }
-      prevBalance = { s, i };
+      prevBalance = i;
     }
   }
   return { usage, balance };

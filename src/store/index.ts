@@ -433,23 +433,46 @@ function stateJson(state: KeyState, analysis: KeyAnalysis | undefined): string {
   return scrubSecrets(JSON.stringify(analysis === undefined || state.analysis === analysis ? state : { ...state, analysis }));
 }
 
-/** Adds the money fields to a sample in place (no intermediate object: this runs for every history row). */
-function addMoney(s: HistorySample, row: Omit<RawFields, 'at' | 'key' | 'ok' | 'error_kind' | 'duration_ms'>): HistorySample {
-  if (row.valid !== null) s.valid = row.valid === 1;
-  if (row.currency !== null) s.currency = row.currency as Currency;
-  if (row.usage_total !== null) s.usageTotal = row.usage_total;
-  if (row.usage_daily !== null) s.usageDaily = row.usage_daily;
-  if (row.usage_weekly !== null) s.usageWeekly = row.usage_weekly;
-  if (row.usage_monthly !== null) s.usageMonthly = row.usage_monthly;
-  if (row.unlimited === 1) {
-    s.limit = null;
-    s.limitRemaining = null;
-  } else if (row.unlimited === 0) {
-    if (row.limit_value !== null) s.limit = row.limit_value;
-    if (row.limit_remaining !== null) s.limitRemaining = row.limit_remaining;
-  }
-  if (row.balance !== null) s.balance = row.balance;
-  return s;
+/**
+ * A history sample with every field present (undefined where the row has none): one object of one
+ * shape per row, built in one go. Setting the optional fields one by one grew each object's
+ * property store several times over; with the intermediate row objects that cost ~300 B of garbage
+ * per row, ~50 KB for each week of history read (a key re-reads its week every analysisInterval).
+ */
+function newSample(
+  at: number,
+  runs: number,
+  okRuns: number,
+  failures: HistorySample['failures'],
+  latencyMs: number | undefined,
+  valid: number | null,
+  currency: string | null,
+  usageTotal: number | null,
+  usageDaily: number | null,
+  usageWeekly: number | null,
+  usageMonthly: number | null,
+  limit: number | null,
+  limitRemaining: number | null,
+  unlimited: number | null,
+  balance: number | null,
+): HistorySample {
+  // unlimited: 1 = no limit (both null), 0 = limited (the values as stored), null = not known (neither).
+  return {
+    at,
+    runs,
+    okRuns,
+    failures,
+    latencyMs,
+    valid: valid === null ? undefined : valid === 1,
+    currency: (currency ?? undefined) as Currency | undefined,
+    usageTotal: usageTotal ?? undefined,
+    usageDaily: usageDaily ?? undefined,
+    usageWeekly: usageWeekly ?? undefined,
+    usageMonthly: usageMonthly ?? undefined,
+    limit: unlimited === 1 ? null : unlimited === 0 ? (limit ?? undefined) : undefined,
+    limitRemaining: unlimited === 1 ? null : unlimited === 0 ? (limitRemaining ?? undefined) : undefined,
+    balance: balance ?? undefined,
+  };
 }
 
 /** The columns selectRawRange returns, in its order. */
@@ -470,20 +493,14 @@ type RawColumns = [
   balance: number | null,
 ];
 
-function rawRowOf(c: RawColumns, key = ''): RawFields {
-  const [at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance] = c;
-  return { at, key, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance };
-}
-
 function rawSampleOf(c: RawColumns): HistorySample {
-  return rawSample(rawRowOf(c));
+  return newSample(c[0], 1, c[1], c[1] === 0 ? { [c[2] ?? 'unknown']: 1 } : undefined, c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13]);
 }
 
-function rawSample(row: RawFields): HistorySample {
-  const s: HistorySample = { at: row.at, runs: 1, okRuns: row.ok };
-  if (row.ok === 0) s.failures = { [row.error_kind ?? 'unknown']: 1 };
-  s.latencyMs = row.duration_ms;
-  return addMoney(s, row);
+/** A run still in the write queue, as a sample. */
+function rawSample(r: RawFields): HistorySample {
+  const failures = r.ok === 0 ? { [r.error_kind ?? 'unknown']: 1 } : undefined;
+  return newSample(r.at, 1, r.ok, failures, r.duration_ms, r.valid, r.currency, r.usage_total, r.usage_daily, r.usage_weekly, r.usage_monthly, r.limit_value, r.limit_remaining, r.unlimited, r.balance);
 }
 
 const ROLLUP_SAMPLE_COLUMNS =
@@ -514,15 +531,13 @@ function rollupColumnsOf(r: RollupRow): RollupSampleColumns {
 }
 
 function rollupSampleOf(c: RollupSampleColumns): HistorySample {
-  const [, last_at, runs, ok_runs, failuresJson, latency_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance] = c;
-  const s: HistorySample = { at: last_at, runs, okRuns: ok_runs };
   // Most hours had no failure: skip parsing the '{}' (history() maps ~170 rollups per key run).
-  if (failuresJson !== '{}') {
-    const failures = JSON.parse(failuresJson) as Record<string, number>;
-    if (Object.keys(failures).length > 0) s.failures = failures;
+  let failures: Record<string, number> | undefined;
+  if (c[4] !== '{}') {
+    const parsed = JSON.parse(c[4]) as Record<string, number>;
+    if (Object.keys(parsed).length > 0) failures = parsed;
   }
-  if (latency_ms !== null) s.latencyMs = latency_ms;
-  return addMoney(s, { valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance });
+  return newSample(c[1], c[2], c[3], failures, c[5] ?? undefined, c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]);
 }
 
 /**
