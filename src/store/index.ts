@@ -494,7 +494,9 @@ type RawColumns = [
 ];
 
 function rawSampleOf(c: RawColumns): HistorySample {
-  return newSample(c[0], 1, c[1], c[1] === 0 ? { [c[2] ?? 'unknown']: 1 } : undefined, c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13]);
+  const [at, ok, kind, duration, valid, currency, total, daily, weekly, monthly, limit, remaining, unlimited, balance] = c;
+  const failures = ok === 0 ? { [kind ?? 'unknown']: 1 } : undefined;
+  return newSample(at, 1, ok, failures, duration, valid, currency, total, daily, weekly, monthly, limit, remaining, unlimited, balance);
 }
 
 /** A run still in the write queue, as a sample. */
@@ -531,13 +533,14 @@ function rollupColumnsOf(r: RollupRow): RollupSampleColumns {
 }
 
 function rollupSampleOf(c: RollupSampleColumns): HistorySample {
+  const [, lastAt, runs, okRuns, failuresJson, latency, valid, currency, total, daily, weekly, monthly, limit, remaining, unlimited, balance] = c;
   // Most hours had no failure: skip parsing the '{}' (history() maps ~170 rollups per key run).
   let failures: Record<string, number> | undefined;
-  if (c[4] !== '{}') {
-    const parsed = JSON.parse(c[4]) as Record<string, number>;
+  if (failuresJson !== '{}') {
+    const parsed = JSON.parse(failuresJson) as Record<string, number>;
     if (Object.keys(parsed).length > 0) failures = parsed;
   }
-  return newSample(c[1], c[2], c[3], failures, c[5] ?? undefined, c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]);
+  return newSample(lastAt, runs, okRuns, failures, latency ?? undefined, valid, currency, total, daily, weekly, monthly, limit, remaining, unlimited, balance);
 }
 
 /**
