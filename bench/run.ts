@@ -20,7 +20,7 @@
  *     [--skip fleets,baseline,fleet,storage,startup]   (fleets: the N-key probing phases; fleet: discovery)
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -423,11 +423,10 @@ async function benchStartup(args: Args, work: string, cache: string): Promise<St
   log(`start-up: building (or reusing) a store with ${args.startupDays} days of history for ${n} keys`);
   const built = buildStartupStore(cache, { keys: n, days: args.startupDays, rawHours: 48, intervalS: 300, now: Date.now() });
   const storePath = join(work, 'startup.db');
-  const { statSync } = await import('node:fs');
   const sim = await forkSim(n);
   const configFile = join(work, 'startup.yaml');
   writeFileSync(configFile, benchConfigYaml({ simUrl: sim.url, storePath, keys: n, intervalS: 300, maxRequestsPerSecond: 200 }));
-  const runs: (StartupResult['runs'][number] & { metricsBytes: number; keysServed: number })[] = [];
+  const runs: StartupRun[] = [];
   let storeMb = 0;
   try {
     for (let i = 0; i < Math.max(1, args.startupRuns); i++) {
@@ -457,8 +456,11 @@ async function benchStartup(args: Args, work: string, cache: string): Promise<St
   };
 }
 
+/** One start-up's times, and what its first /metrics held. */
+type StartupRun = StartupResult['runs'][number] & { metricsBytes: number; keysServed: number };
+
 /** One start-up: spawn the daemon on the config, time listening and the first complete /metrics. */
-async function startOnce(configFile: string): Promise<StartupResult['runs'][number] & { metricsBytes: number; keysServed: number }> {
+async function startOnce(configFile: string): Promise<StartupRun> {
   const script = fileURLToPath(new URL('./startup-process.js', import.meta.url));
   const t0 = performance.now();
   const child = fork(script, [], { env: { ...process.env, BENCH_CONFIG: configFile }, execArgv: daemonFlags(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
