@@ -9,6 +9,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Alerting, AlertingFactory } from './alerting/types.js';
 import type { Analyze, AnalyzeInput, HistoryFigures, KeyAnalysis, SplitAnalyze } from './analysis/types.js';
+import type { FarFigures } from './analysis/index.js';
 import { loadConfigFile, thresholdsFor, type ResolvedAccount, type ResolvedConfig, type ResolvedKey } from './config/load.js';
 import { cronProblem } from './config/schema.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
@@ -133,6 +134,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const figures = new Map<string, HistoryFigures>();
   /** Figures a reload made stale: read again at the key's next run. */
   const staleFigures = new WeakSet<HistoryFigures>();
+  /** Per key, the part of its week of history before the last 25 hours (see readFigures). */
+  const farFigures = new Map<string, FarFigures>();
   /**
    * When each key's figures are next read again. A key's first figures in this process live a random
    * part of analysisInterval, later ones all of it: each key keeps its own phase. Without that, every
@@ -274,6 +277,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Windows, thresholds or keys may have changed: every key's next run reads its history again.
     // The figures stay until then: the keys' analysis is judged from them (analysisOf).
     for (const f of figures.values()) staleFigures.add(f);
+    farFigures.clear();
     log.info({ keys: next.keys.length, accounts: next.accounts.length }, 'config reloaded');
     return { ok: true };
   }
@@ -360,6 +364,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     states.delete(name);
     figures.delete(name);
     figuresDue.delete(name);
+    farFigures.delete(name);
     store.forgetState(name);
     alerting?.forget(name);
   }
@@ -445,17 +450,34 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
    */
   function analyse(analyze: Analyze | SplitAnalyze, prev: KeyState, state: KeyState, result: RunResult, thresholds: ResolvedKey['thresholds'], t: number): KeyAnalysis {
     const d = cfg.raw.defaults;
-    const history = () => store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, d.stabilityWindow));
     const input = judgeInput(state, t, thresholds);
-    if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: history() });
+    if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, d.stabilityWindow)) });
     let f = figures.get(result.key);
     if (f === undefined || t >= figuresDue.get(result.key)! || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result)) {
       const lifetime = f === undefined ? d.analysisInterval * (1 - random()) : d.analysisInterval;
-      f = analyze.figures({ state, history: history(), now: t, stabilityWindowMs: d.stabilityWindow });
+      f = readFigures(analyze, result.key, state, t);
       figures.set(result.key, f);
       figuresDue.set(result.key, t + lifetime);
     }
     return analyze.judge(input, f);
+  }
+
+  /**
+   * A key's history figures at `t`: from the last 25 hours read again and the week before them kept
+   * (farFigures, read whole at most every FAR_LIFETIME_MS), else from the whole week read now.
+   */
+  function readFigures(analyze: SplitAnalyze, key: string, state: KeyState, t: number): HistoryFigures {
+    const stabilityWindowMs = cfg.raw.defaults.stabilityWindow;
+    const kept = farFigures.get(key);
+    if (kept !== undefined && analyze.near !== undefined && analyze.farServes?.(kept, { state, now: t, stabilityWindowMs }) === true) {
+      const f = analyze.near({ state, history: store.history(key, kept.burn.cut), now: t, stabilityWindowMs }, kept);
+      if (f !== undefined) return f;
+    }
+    const input = { state, history: store.history(key, t - Math.max(ANALYSIS_HISTORY_MS, stabilityWindowMs)), now: t, stabilityWindowMs };
+    const far = analyze.far?.(input);
+    if (far !== undefined) farFigures.set(key, far);
+    else farFigures.delete(key);
+    return analyze.figures(input);
   }
 
   /** What judging a key's state at `t` takes besides its history figures. */

@@ -114,6 +114,50 @@ describe('analysisInterval', () => {
   });
 });
 
+describe('the week before the last 25 hours, kept', () => {
+  it('is read whole once an hour; the figures read in between are those of the whole week', async () => {
+    sim = await startOpenRouterSim({ keys: [{ key: KEY, limit: 1000, limitReset: null, usage: 10 }] });
+    const clock = { now: T0 };
+    td = await startTestDaemon({ yaml: yamlOf('5m', sim.url), env: { KEY }, analyze: analyzeKey, now: () => clock.now });
+    const store = td.daemon.store;
+    const history = store.history.bind(store);
+    const reads: { at: number; span: number }[] = [];
+    store.history = (key, since) => (reads.push({ at: clock.now, span: clock.now - since }), history(key, since));
+    const run = async (at: number, usage: number) => {
+      clock.now = at;
+      sim!.setKey(KEY, { usage });
+      await td!.daemon.runOnce();
+    };
+
+    // Eight days of hourly runs, spend rising and falling by the hour, then a run every 5 minutes.
+    let usage = 10;
+    for (let h = 0; h < 8 * 24; h++) await run(T0 + h * 60 * MIN, (usage += 1 + (h % 7) * 0.5));
+    const from = T0 + 8 * 24 * 60 * MIN;
+    reads.length = 0;
+    let compared = 0;
+    for (let m = 0; m <= 150; m += 5) {
+      await run(from + m * MIN + 1_234, (usage += 0.1 + (m % 3) * 0.2));
+      const served = td.daemon.analysis('k')!;
+      const state = td.daemon.states.get('k')!;
+      const whole = analyzeKey.figures({ state, history: history('k', clock.now - 7 * 24 * 60 * MIN), now: clock.now, stabilityWindowMs: 24 * 60 * MIN });
+      for (const w of ['1h', '24h', '7d'] as const) {
+        const want = whole.burn.rates.find((r) => r.window === w)!;
+        const got = served.burnRates.find((r) => r.window === w)!;
+        expect(got.perHour, `${w} at +${m} min`).toBeCloseTo(want.perHour, 9);
+        expect(got.samples, `${w} at +${m} min`).toBe(want.samples);
+      }
+      expect(served.stability).toEqual(whole.stability);
+      compared++;
+    }
+    expect(compared).toBe(31);
+    // One read a run, 31 in 150 minutes: the whole week (7 days back) three times, once an hour; the
+    // others from 25 hours back.
+    expect(reads).toHaveLength(31);
+    expect(reads.filter((r) => r.span === 7 * 24 * 60 * MIN).map((r) => (r.at - from) / MIN)).toEqual([0, 60, 120].map((m) => m + 1_234 / MIN));
+    expect(reads.filter((r) => r.span >= 25 * 60 * MIN && r.span < 26 * 60 * MIN)).toHaveLength(28);
+  });
+});
+
 describe('figuresMoved', () => {
   const base = keyState('k', { facts: { valid: true, currency: 'USD', limit: 100, limitRemaining: 50, usage: { total: 50, daily: 5 }, balance: 20 } });
   const withFacts = (facts: Partial<KeyState['facts']>): KeyState => ({ ...base, facts: { ...base.facts, ...facts } });

@@ -30,8 +30,8 @@ export interface Segment {
   amount: number;
   currency: Currency;
   source: SpendSource;
-  /** Index of the later sample, to count distinct samples. */
-  sample: number;
+  /** `at` of the earlier of its two samples: a history read from after it does not hold this pair. */
+  from: number;
 }
 
 const WINDOW_FIELDS: readonly { period: LimitReset; field: 'usageDaily' | 'usageWeekly' | 'usageMonthly' }[] = [
@@ -48,11 +48,12 @@ function num(v: number | null | undefined): v is number {
 // closures or filtered arrays): they run for every pair of samples of a week of history, each time a
 // key's history figures are read again.
 
-/** Spend the key itself made between samples a and b (b's index: `sample`), from usage or usage windows. */
-function usageSegment(a: HistorySample, b: HistorySample, currency: Currency, sample: number): Segment | undefined {
+/** Spend the key itself made between samples a and b, from usage or usage windows. */
+function usageSegment(a: HistorySample, b: HistorySample, currency: Currency): Segment | undefined {
+  const from = a.at;
   if (num(a.usageTotal) && num(b.usageTotal)) {
     const d = b.usageTotal - a.usageTotal;
-    return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'usage', currency, sample }) : undefined;
+    return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'usage', currency, from }) : undefined;
   }
   // The smallest window both samples have and share a UTC period of; else the first they both have.
   let first: (typeof WINDOW_FIELDS)[number] | undefined;
@@ -63,7 +64,7 @@ function usageSegment(a: HistorySample, b: HistorySample, currency: Currency, sa
     first ??= w;
     if (periodStart(w.period, a.at) === periodStart(w.period, b.at)) {
       const d = after - before;
-      return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'usage_windows', currency, sample }) : undefined;
+      return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'usage_windows', currency, from }) : undefined;
     }
   }
   if (first === undefined) return undefined;
@@ -72,17 +73,17 @@ function usageSegment(a: HistorySample, b: HistorySample, currency: Currency, sa
   if (after >= before) {
     // No drop although a reset passed: the provider's cached figure has not reset yet
     // (OpenRouter may lag up to a minute), so it is still the old period's running total.
-    return plausible({ start: a.at, end: b.at, amount: after - before, source: 'usage_windows', currency, sample });
+    return plausible({ start: a.at, end: b.at, amount: after - before, source: 'usage_windows', currency, from });
   }
   // Reset between the two: `after` is exactly what was spent since the boundary.
-  return plausible({ start: periodStart(first.period, b.at), end: b.at, amount: after, source: 'usage_windows', currency, sample });
+  return plausible({ start: periodStart(first.period, b.at), end: b.at, amount: after, source: 'usage_windows', currency, from });
 }
 
-function balanceSegment(a: HistorySample, b: HistorySample, currency: Currency, sample: number): Segment | undefined {
+function balanceSegment(a: HistorySample, b: HistorySample, currency: Currency): Segment | undefined {
   if (!num(a.balance) || !num(b.balance)) return undefined;
   const d = a.balance - b.balance;
   // An increase is a top-up: the spend inside that pair is unknowable, so it is left out.
-  return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'balance', currency, sample }) : undefined;
+  return d >= 0 ? plausible({ start: a.at, end: b.at, amount: d, source: 'balance', currency, from: a.at }) : undefined;
 }
 
 /** The segment, or undefined when it is not plausible spend (no time, not finite, or too fast). */
@@ -97,67 +98,147 @@ function hasUsage(s: HistorySample): boolean {
 
 /**
  * Spend segments from history (oldest first), split by what they measure: the key's own usage,
- * and the account balance (which falls with every key of the account).
+ * and the account balance (which falls with every key of the account). `before` holds the samples
+ * that precede the history (see FarBurn): the newest with usage and the newest with a balance.
  */
 export function spendSegments(
   history: readonly HistorySample[],
   now: number,
   fallbackCurrency: Currency,
+  before: { usage?: HistorySample | undefined; balance?: HistorySample | undefined } = {},
 ): { usage: Segment[]; balance: Segment[] } {
   const usage: Segment[] = [];
   const balance: Segment[] = [];
-  // The last sample with usage and the last with a balance (-1: none yet).
-  let prev = -1;
-  let prevBalance = -1;
+  // The last sample with usage and the last with a balance.
+  let prev = before.usage;
+  let prevBalance = before.balance;
   for (let i = 0; i < history.length; i++) {
     const s = history[i]!;
     if (!(s.at <= now)) continue;
     const currency = s.currency ?? fallbackCurrency;
     if (hasUsage(s)) {
-      const p = prev < 0 ? undefined : history[prev]!;
-      if (p !== undefined && (p.currency ?? fallbackCurrency) === currency && s.at > p.at) {
-        const seg = usageSegment(p, s, currency, i);
+      if (prev !== undefined && (prev.currency ?? fallbackCurrency) === currency && s.at > prev.at) {
+        const seg = usageSegment(prev, s, currency);
         if (seg !== undefined) usage.push(seg);
       }
-      prev = i;
+      prev = s;
     }
     if (num(s.balance)) {
-      const p = prevBalance < 0 ? undefined : history[prevBalance]!;
-      if (p !== undefined && (p.currency ?? fallbackCurrency) === currency && s.at > p.at) {
-        const seg = balanceSegment(p, s, currency, i);
+      if (prevBalance !== undefined && (prevBalance.currency ?? fallbackCurrency) === currency && s.at > prevBalance.at) {
+        const seg = balanceSegment(prevBalance, s, currency);
         if (seg !== undefined) balance.push(seg);
       }
-      prevBalance = i;
+      prevBalance = s;
     }
   }
   return { usage, balance };
 }
 
-/** Time-weighted spend per hour of the segments overlapping [now - windowMs, now], per currency. */
+/** A window's running sums for one currency (what rateOver adds up). */
+export interface SpendSum {
+  spend: number;
+  covered: number;
+  segments: number;
+  usage: boolean;
+  windows: boolean;
+}
+
+/**
+ * The spend segments of a key's history before a cut, kept for the 7d window while the history
+ * after the cut is read again (see farBurn): the segments that are whole in the window until
+ * `validUntil`, summed, and the few near the window's start, as segments.
+ */
+export interface FarSpend {
+  /** Segments whose earlier sample leaves the read range (now - 7d) before validUntil. */
+  edge: Segment[];
+  /** Sums of the other segments, per currency, in the order the currencies first appear. */
+  interior: Map<Currency, SpendSum>;
+  /** The newest sample before the cut with this signal: the first later sample pairs with it. */
+  last: HistorySample | undefined;
+}
+
+export interface FarBurn {
+  /** Samples from here on are not in it (they are read again each time). */
+  cut: number;
+  validUntil: number;
+  usage: FarSpend;
+  balance: FarSpend;
+}
+
+/**
+ * The burn part of `far` (samples older than `cut`, oldest first, read from `t0 - 7d` on) for any
+ * `now` in [t0, validUntil): with burnRates(near, now, fallback, far) over the samples from `cut`
+ * on, the rates are those of burnRates over the whole week read at `now` (sums in another order).
+ * Only the 7d window reaches before the cut: the caller keeps `cut` at least 24 h before t0.
+ */
+export function farBurn(far: readonly HistorySample[], cut: number, validUntil: number, fallbackCurrency: Currency): FarBurn {
+  const history = far.filter((s) => s.at < cut);
+  const segs = spendSegments(history, cut, fallbackCurrency);
+  const part = (segments: Segment[], signal: (s: HistorySample) => boolean): FarSpend => {
+    const edge: Segment[] = [];
+    const interior = new Map<Currency, SpendSum>();
+    // Whole in the 7d window as long as its earlier sample is in the read range (from >= now - 7d).
+    const whole = validUntil - WINDOW_MS['7d'];
+    for (const seg of segments) {
+      if (seg.from < whole) edge.push(seg);
+      else add(interior, seg, seg.end - seg.start, seg.amount);
+    }
+    let last: HistorySample | undefined;
+    for (let i = history.length - 1; i >= 0 && last === undefined; i--) if (signal(history[i]!)) last = history[i];
+    return { edge, interior, last };
+  };
+  return { cut, validUntil, usage: part(segs.usage, hasUsage), balance: part(segs.balance, (s) => num(s.balance)) };
+}
+
+function add(acc: Map<Currency, SpendSum>, seg: Segment, overlap: number, spend: number): void {
+  let a = acc.get(seg.currency);
+  if (a === undefined) {
+    a = { spend: 0, covered: 0, segments: 0, usage: false, windows: false };
+    acc.set(seg.currency, a);
+  }
+  a.spend += spend;
+  a.covered += overlap;
+  a.segments++;
+  if (seg.source === 'usage') a.usage = true;
+  else if (seg.source === 'usage_windows') a.windows = true;
+}
+
+/**
+ * Time-weighted spend per hour of the segments overlapping [now - windowMs, now], per currency.
+ * With `far`, its segments come first (they are older): those whose earlier sample is at or after
+ * `since` (the start of the history read now), then its sums.
+ */
 export function rateOver(
   segments: readonly Segment[],
   window: BurnWindow,
   now: number,
+  far?: FarSpend,
+  since = -Infinity,
 ): Map<Currency, BurnRate> {
   const from = now - WINDOW_MS[window];
   // Each segment ends on a different sample, so counting segments counts samples.
-  const acc = new Map<Currency, { spend: number; covered: number; segments: number; usage: boolean; windows: boolean }>();
-  for (const seg of segments) {
+  const acc = new Map<Currency, SpendSum>();
+  const overlapping = (seg: Segment): void => {
     const lo = seg.start > from ? seg.start : from;
     const hi = seg.end < now ? seg.end : now;
     const overlap = hi - lo;
-    if (overlap <= 0) continue;
-    let a = acc.get(seg.currency);
-    if (a === undefined) {
-      a = { spend: 0, covered: 0, segments: 0, usage: false, windows: false };
-      acc.set(seg.currency, a);
+    if (overlap > 0) add(acc, seg, overlap, seg.amount * (overlap / (seg.end - seg.start)));
+  };
+  if (far !== undefined) {
+    for (const seg of far.edge) if (seg.from >= since) overlapping(seg);
+    for (const [currency, f] of far.interior) {
+      const a = acc.get(currency);
+      if (a === undefined) acc.set(currency, { ...f });
+      else {
+        a.spend += f.spend;
+        a.covered += f.covered;
+        a.segments += f.segments;
+        a.usage ||= f.usage;
+        a.windows ||= f.windows;
+      }
     }
-    a.spend += seg.amount * (overlap / (seg.end - seg.start));
-    a.covered += overlap;
-    a.segments++;
-    if (seg.source === 'usage') a.usage = true;
-    else if (seg.source === 'usage_windows') a.windows = true;
   }
+  for (const seg of segments) overlapping(seg);
   const out = new Map<Currency, BurnRate>();
   for (const [currency, a] of acc) {
     if (a.covered <= 0) continue;
@@ -181,13 +262,19 @@ export interface BurnAnalysis {
   balanceRates: BurnRate[];
 }
 
-export function burnRates(history: readonly HistorySample[], now: number, fallbackCurrency: Currency): BurnAnalysis {
-  const segs = spendSegments(history, now, fallbackCurrency);
+/**
+ * Burn rates from history read from `since` on. With `far` (farBurn), `history` holds only the
+ * samples from far.cut on and `far` the rest of the week.
+ */
+export function burnRates(history: readonly HistorySample[], now: number, fallbackCurrency: Currency, far?: FarBurn, since = -Infinity): BurnAnalysis {
+  const before = (s: HistorySample | undefined): HistorySample | undefined => (s !== undefined && s.at >= since ? s : undefined);
+  const segs = spendSegments(history, now, fallbackCurrency, far === undefined ? {} : { usage: before(far.usage.last), balance: before(far.balance.last) });
   const rates: BurnRate[] = [];
   const balanceRates: BurnRate[] = [];
   for (const window of BURN_WINDOWS) {
-    const fromUsage = rateOver(segs.usage, window, now);
-    const fromBalance = rateOver(segs.balance, window, now);
+    const reachesFar = far !== undefined && now - WINDOW_MS[window] < far.cut;
+    const fromUsage = rateOver(segs.usage, window, now, reachesFar ? far.usage : undefined, since);
+    const fromBalance = rateOver(segs.balance, window, now, reachesFar ? far.balance : undefined, since);
     balanceRates.push(...fromBalance.values());
     rates.push(...fromUsage.values());
     for (const [currency, r] of fromBalance) if (!fromUsage.has(currency)) rates.push(r);

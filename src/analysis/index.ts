@@ -3,14 +3,16 @@
  * exhaustion, stability, risk, limit and model matrices, readiness). Pure: no I/O, no clock
  * (the caller passes `now`), never throws on odd history.
  */
-import { burnRates } from './burn.js';
+import { burnRates, farBurn, WINDOW_MS, type FarBurn } from './burn.js';
 import { effectiveThresholds } from './defaults.js';
 import { exhaustion, lastMoney, moneyOf } from './exhaustion.js';
 import { limitMatrix, modelMatrix } from './matrix.js';
 import { readiness } from './readiness.js';
 import { risk } from './risk.js';
+import { HOUR_MS } from './periods.js';
 import { share } from '../share.js';
 import { stability } from './stability.js';
+import type { Currency } from '../../probes/types.js';
 import type { AnalyzeInput, HistoryFigures, HistorySample, KeyAnalysis, SplitAnalyze } from './types.js';
 
 /**
@@ -31,6 +33,115 @@ export function historyFigures(input: Pick<AnalyzeInput, 'state' | 'history' | '
     last: lastMoney(history, now),
     samples: history.length,
   };
+}
+
+/** The history figures' input after the cut: read again each time; the week before it is kept (FarFigures). */
+export const NEAR_HISTORY_MS = 25 * HOUR_MS;
+/** How long a FarFigures serves: its cut stays NEAR_HISTORY_MS or more before `now` meanwhile. */
+export const FAR_LIFETIME_MS = HOUR_MS;
+
+/**
+ * The part of a key's week of history before `cut` (NEAR_HISTORY_MS before `at`), as history
+ * figures need it, for FAR_LIFETIME_MS: its spend segments (farBurn), its newest money values and
+ * its sample count. Those samples are hourly rollups of hours long past: they do not change. With
+ * it, nearFigures reads only the last 25 hours again (~25 rollups and the current hour's runs
+ * instead of ~170 samples), which is what the 1h and 24h rates, the stability window (24 h by
+ * default) and the money need; the 7d rate adds the kept sums.
+ */
+export interface FarFigures {
+  at: number;
+  fallbackCurrency: Currency;
+  burn: FarBurn;
+  /** The newest money values before the cut, each with its sample's time. */
+  last: {
+    limit: { at: number; value: number | null } | undefined;
+    limitRemaining: { at: number; value: number | null } | undefined;
+    balance: { at: number; value: number } | undefined;
+  };
+  /** Times of the samples before the cut that leave the read range (now - 7d) before it expires. */
+  edgeAts: number[];
+  /** Samples before the cut that stay in the read range until it expires. */
+  wholeSamples: number;
+}
+
+/**
+ * FarFigures from a whole week of history read at `now` (from now - 7d on, as historyFigures
+ * takes it). Undefined when figures could not be computed from it (see nearFigures).
+ */
+export function farFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>): FarFigures | undefined {
+  const { state, now } = input;
+  if (!splittable(input.stabilityWindowMs)) return undefined;
+  const cut = now - NEAR_HISTORY_MS;
+  const validUntil = now + FAR_LIFETIME_MS;
+  const far = sortedHistory(input.history).filter((s) => s.at < cut);
+  const fallbackCurrency = fallbackCurrencyOf(state);
+  const last: FarFigures['last'] = { limit: undefined, limitRemaining: undefined, balance: undefined };
+  for (let i = far.length - 1; i >= 0; i--) {
+    const s = far[i]!;
+    if (last.limit === undefined && s.limit !== undefined) last.limit = { at: s.at, value: s.limit };
+    if (last.limitRemaining === undefined && s.limitRemaining !== undefined) last.limitRemaining = { at: s.at, value: s.limitRemaining };
+    if (last.balance === undefined && s.balance !== undefined) last.balance = { at: s.at, value: s.balance };
+  }
+  const whole = validUntil - WINDOW_MS['7d'];
+  const edgeAts = far.filter((s) => s.at < whole).map((s) => s.at);
+  return {
+    at: now,
+    fallbackCurrency,
+    burn: farBurn(far, cut, validUntil, fallbackCurrency),
+    last,
+    edgeAts,
+    wholeSamples: far.length - edgeAts.length,
+  };
+}
+
+/**
+ * historyFigures at `now` from the history read from far.burn.cut on and the kept FarFigures: the
+ * same figures as from the whole week read now (sums in another order). Undefined when `far` does
+ * not serve (expired, from the future, another fallback currency, a stability window reaching
+ * before the cut, or no live failure count): read the whole week then.
+ */
+export function nearFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>, far: FarFigures): HistoryFigures | undefined {
+  const { state, now } = input;
+  const cut = far.burn.cut;
+  if (!farServes(far, input)) return undefined;
+  const history = sortedHistory(input.history);
+  // The range a whole read at `now` starts from (the daemon reads 7d, or the stability window if longer).
+  const since = now - WINDOW_MS['7d'];
+  const last = lastMoney(history, now);
+  const kept = <T>(v: { at: number; value: T } | undefined): v is { at: number; value: T } => v !== undefined && v.at >= since;
+  if (!('limit' in last) && kept(far.last.limit)) last.limit = far.last.limit.value;
+  if (!('limitRemaining' in last) && kept(far.last.limitRemaining)) last.limitRemaining = far.last.limitRemaining.value;
+  if (!('balance' in last) && kept(far.last.balance)) last.balance = far.last.balance.value;
+  let samples = history.length + far.wholeSamples;
+  for (const at of far.edgeAts) if (at >= since) samples++;
+  return {
+    at: now,
+    burn: burnRates(history.filter((s) => s.at >= cut), now, far.fallbackCurrency, far.burn, since),
+    stability: stability(history, now, input.stabilityWindowMs, state.consecutiveFailures),
+    last,
+    samples,
+  };
+}
+
+/** Whether `far` serves for figures at `now` (nearFigures' condition, to check before reading). */
+export function farServes(far: FarFigures, input: Pick<AnalyzeInput, 'state' | 'now' | 'stabilityWindowMs'>): boolean {
+  const { state, now } = input;
+  return (
+    now >= far.at &&
+    now < far.burn.validUntil &&
+    splittable(input.stabilityWindowMs) &&
+    fallbackCurrencyOf(state) === far.fallbackCurrency &&
+    state.lastRunAt !== undefined
+  );
+}
+
+/** The split needs the stability window inside the part read again, and the week to be the read range. */
+function splittable(stabilityWindowMs: number): boolean {
+  return stabilityWindowMs <= NEAR_HISTORY_MS - FAR_LIFETIME_MS;
+}
+
+function fallbackCurrencyOf(state: AnalyzeInput['state']): Currency {
+  return state.facts.currency ?? state.facts.balanceCurrency ?? 'USD';
 }
 
 /**
@@ -106,6 +217,9 @@ export function judgeKey(input: Omit<AnalyzeInput, 'history'>, figures: HistoryF
 export const analyzeKey: SplitAnalyze = Object.assign((input: AnalyzeInput): KeyAnalysis => judgeKey(input, historyFigures(input)), {
   figures: historyFigures,
   judge: judgeKey,
+  far: farFigures,
+  near: nearFigures,
+  farServes,
 });
 
 /** The store hands history oldest first; a caller that did not is not punished for it. */
