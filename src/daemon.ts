@@ -9,7 +9,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Alerting, AlertingFactory } from './alerting/types.js';
 import type { Analyze, AnalyzeInput, HistoryFigures, KeyAnalysis, SplitAnalyze } from './analysis/types.js';
-import type { FarFigures } from './analysis/index.js';
+import { FAR_LIFETIME_MS, type FarFigures } from './analysis/index.js';
 import { loadConfigFile, thresholdsFor, type ResolvedAccount, type ResolvedConfig, type ResolvedKey } from './config/load.js';
 import { cronProblem } from './config/schema.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
@@ -474,7 +474,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (f !== undefined) return f;
     }
     const input = { state, history: store.history(key, t - Math.max(ANALYSIS_HISTORY_MS, stabilityWindowMs)), now: t, stabilityWindowMs };
-    const far = analyze.far?.(input);
+    // As with figuresDue: a key's first kept week in this process serves a random part of the hour,
+    // so the keys do not all read their week again in the same minute an hour after start-up.
+    const far = analyze.far?.(input, kept === undefined ? FAR_LIFETIME_MS * (1 - random()) : FAR_LIFETIME_MS);
     if (far !== undefined) farFigures.set(key, far);
     else farFigures.delete(key);
     return analyze.figures(input);

@@ -158,6 +158,26 @@ describe('the week before the last 25 hours, kept', () => {
   });
 });
 
+describe('the kept week, spread', () => {
+  it("a key's first kept week serves a random part of the hour, later ones all of it", async () => {
+    sim = await startOpenRouterSim({ keys: [{ key: KEY, limit: 1000, limitReset: null, usage: 10 }] });
+    const clock = { now: T0 };
+    td = await startTestDaemon({ yaml: yamlOf('5m', sim.url), env: { KEY }, analyze: analyzeKey, now: () => clock.now, random: () => 0.5 });
+    const store = td.daemon.store;
+    const history = store.history.bind(store);
+    const week: number[] = [];
+    store.history = (key, since) => (clock.now - since === 7 * 24 * 60 * MIN && week.push((clock.now - T0) / MIN), history(key, since));
+    for (let m = 0; m <= 160; m += 5) {
+      clock.now = T0 + m * MIN;
+      sim.setKey(KEY, { usage: 10 + m });
+      await td.daemon.runOnce();
+    }
+    // The first figures live 2.5 minutes (half of 5), so the runs read at 0, 5, 10, ...; the first
+    // kept week serves 30 minutes (half of the hour), the next ones 60.
+    expect(week).toEqual([0, 30, 90, 150]);
+  });
+});
+
 describe('figuresMoved', () => {
   const base = keyState('k', { facts: { valid: true, currency: 'USD', limit: 100, limitRemaining: 50, usage: { total: 50, daily: 5 }, balance: 20 } });
   const withFacts = (facts: Partial<KeyState['facts']>): KeyState => ({ ...base, facts: { ...base.facts, ...facts } });

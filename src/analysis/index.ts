@@ -66,13 +66,14 @@ export interface FarFigures {
 
 /**
  * FarFigures from a whole week of history read at `now` (from now - 7d on, as historyFigures
- * takes it). Undefined when figures could not be computed from it (see nearFigures).
+ * takes it), serving for `lifetimeMs` (FAR_LIFETIME_MS at most). Undefined when figures could not
+ * be computed from it (see nearFigures).
  */
-export function farFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>): FarFigures | undefined {
+export function farFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>, lifetimeMs = FAR_LIFETIME_MS): FarFigures | undefined {
   const { state, now } = input;
   if (!splittable(input.stabilityWindowMs)) return undefined;
   const cut = now - NEAR_HISTORY_MS;
-  const validUntil = now + FAR_LIFETIME_MS;
+  const validUntil = now + Math.min(lifetimeMs, FAR_LIFETIME_MS);
   const far = sortedHistory(input.history).filter((s) => s.at < cut);
   const fallbackCurrency = fallbackCurrencyOf(state);
   const last: FarFigures['last'] = { limit: undefined, limitRemaining: undefined, balance: undefined };

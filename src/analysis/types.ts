@@ -183,7 +183,7 @@ export type SplitAnalyze = Analyze & {
   figures: (input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>) => HistoryFigures;
   judge: (input: Omit<AnalyzeInput, 'history'>, figures: HistoryFigures) => KeyAnalysis;
   /** The week before the last 25 hours, kept a while, so the figures read only those hours again (index.ts). */
-  far?: (input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>) => import('./index.js').FarFigures | undefined;
+  far?: (input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>, lifetimeMs?: number) => import('./index.js').FarFigures | undefined;
   near?: (input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>, far: import('./index.js').FarFigures) => HistoryFigures | undefined;
   farServes?: (far: import('./index.js').FarFigures, input: Pick<AnalyzeInput, 'state' | 'now' | 'stabilityWindowMs'>) => boolean;
 };
