@@ -247,7 +247,8 @@ export const Config = z
          * Burn rates and stability come from a week of history: read and computed at most this often
          * per key (0 = every run), and at once after a failed or recovered run, a limit or usage reset,
          * a top-up or a change of validity, provider or currency. Every run still judges the live state
-         * (exhaustion, risk, readiness, matrices) against them.
+         * (exhaustion, risk, readiness, matrices) against them. What is read is the last 25 hours; the
+         * week before them is kept per key for an hour (analysis/index.ts, farFigures).
          */
         analysisInterval: Duration.prefault('5m'),
         /** Spread first runs over this much of the interval so keys do not fire together. */
