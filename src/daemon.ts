@@ -443,8 +443,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   /**
-   * The key's analysis after a run. With a SplitAnalyze, the history figures (a week of history
-   * read from the store: most of the cost) are kept per key for defaults.analysisInterval and
+   * The key's analysis after a run. With a SplitAnalyze, the history figures (history read from the
+   * store, see readFigures: most of the cost) are kept per key for defaults.analysisInterval and
    * recomputed at once when the run says they moved (see figuresMoved); the live state is judged
    * against them on every run.
    */

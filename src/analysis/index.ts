@@ -24,10 +24,9 @@ import type { AnalyzeInput, HistoryFigures, HistorySample, KeyAnalysis, SplitAna
 export function historyFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>): HistoryFigures {
   const { state, now } = input;
   const history = sortedHistory(input.history);
-  const fallbackCurrency = state.facts.currency ?? state.facts.balanceCurrency ?? 'USD';
   return {
     at: now,
-    burn: burnRates(history, now, fallbackCurrency),
+    burn: burnRates(history, now, fallbackCurrencyOf(state)),
     // The live counter knows about runs the store has not flushed yet; without a run, the history decides.
     stability: stability(history, now, input.stabilityWindowMs, state.lastRunAt !== undefined ? state.consecutiveFailures : undefined),
     last: lastMoney(history, now),
@@ -103,8 +102,8 @@ export function farFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now'
  */
 export function nearFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>, far: FarFigures): HistoryFigures | undefined {
   const { state, now } = input;
-  const cut = far.burn.cut;
   if (!farServes(far, input)) return undefined;
+  const cut = far.burn.cut;
   const history = sortedHistory(input.history);
   // The range a whole read at `now` starts from (the daemon reads 7d, or the stability window if longer).
   const since = now - WINDOW_MS['7d'];
