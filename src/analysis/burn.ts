@@ -166,13 +166,13 @@ export interface FarBurn {
 }
 
 /**
- * The burn part of `far` (samples older than `cut`, oldest first, read from `t0 - 7d` on) for any
- * `now` in [t0, validUntil): with burnRates(near, now, fallback, far) over the samples from `cut`
- * on, the rates are those of burnRates over the whole week read at `now` (sums in another order).
- * Only the 7d window reaches before the cut: the caller keeps `cut` at least 24 h before t0.
+ * The burn part of `history` (the samples older than `cut`, oldest first, of a week read from
+ * `t0 - 7d` on) for any `now` in [t0, validUntil): with burnRates(near, now, fallback, far) over
+ * the samples from `cut` on, the rates are those of burnRates over the whole week read at `now`
+ * (sums in another order). Only the 7d window reaches before the cut: the caller keeps `cut` at
+ * least 24 h before t0.
  */
-export function farBurn(far: readonly HistorySample[], cut: number, validUntil: number, fallbackCurrency: Currency): FarBurn {
-  const history = far.filter((s) => s.at < cut);
+export function farBurn(history: readonly HistorySample[], cut: number, validUntil: number, fallbackCurrency: Currency): FarBurn {
   const segs = spendSegments(history, cut, fallbackCurrency);
   const part = (segments: Segment[], signal: (s: HistorySample) => boolean): FarSpend => {
     const edge: Segment[] = [];
