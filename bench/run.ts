@@ -244,8 +244,9 @@ async function main(): Promise<void> {
   process.stdout.write(report(fleets, discovery, storage, startup));
   for (const d of depth ?? []) {
     process.stdout.write(
-      `steady state, interval ${d.intervalS} s, rawRetention ${d.rawRetentionH}h: ${d.samples} history samples per analysis, ` +
-        `history() ${d.historyMs} ms + analysis ${d.analyzeMs} ms per read (at most every ${ANALYSIS_INTERVAL_S / 60} minutes per key); projected CPU ` +
+      `steady state, interval ${d.intervalS} s, rawRetention ${d.rawRetentionH}h: ${d.samples} history samples in a week, ` +
+        `history() ${d.historyMs} ms + analysis ${d.analyzeMs} ms per whole week read (the whole week at most once an hour per key, ` +
+        `the last 25 hours at most every ${ANALYSIS_INTERVAL_S / 60} minutes); projected CPU, the measured fleet with this store's week in place of the seeded one's ` +
         `${Object.entries(d.projectedCpuPctOfOneCore).map(([k, v]) => `${k} keys: ${v}% of a core`).join(', ')}\n`,
     );
   }
