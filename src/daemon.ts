@@ -123,6 +123,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     stateSaveIntervalMs: cfg.raw.storage.stateSaveInterval,
     // A state written later than its run (held back by stateSaveInterval) is written with its analysis.
     analysisOf: (state) => analysisOf(state),
+    // The daemon is its store's only writer: rollups of the hour in progress stay in memory.
+    rollupsAtHourEnd: true,
     ...opts.store,
   });
   // Our own pool, so shutdown can abort requests still hanging after the drain bound

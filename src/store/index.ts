@@ -3,7 +3,8 @@
  * transaction on a short timer or when the queue is full, so 10,000 keys do not mean 10,000
  * fsyncs. Each run is also folded at once into its key's hourly rollup (kept in memory for the
  * key's current hour, written in the same transaction as the raw row), so rollups always hold every
- * run. history() reads the rollups of the hours before the key's current one plus the current
+ * run. The daemon (rollupsAtHourEnd) writes a key's rollup once its hour has ended instead, and the
+ * next open after a crash folds what the rollups miss back in from the raw rows. history() reads the rollups of the hours before the key's current one plus the current
  * hour's raw runs: ~170 samples for a week instead of every raw run. Raw runs are kept for
  * storage.rawRetention (detail, rawRuns()), then deleted in small steps (pruneStep) that the daemon
  * interleaves with its other work.
@@ -18,7 +19,7 @@ import type { KeyState } from '../state.js';
 import type { Currency, KeyFacts, ProbeOutcome } from '../../probes/types.js';
 import { migrate } from './migrate.js';
 import { CORE_MIGRATIONS } from './migrations.js';
-import { emptyRollup, foldRaw, hourOf, HOUR_MS, PUT_ROLLUP_SQL, ROLLUP_COLUMNS, type RawFields, type RollupRow } from './rollup.js';
+import { emptyRollup, foldMissedRaw, foldRaw, hourOf, HOUR_MS, PUT_ROLLUP_SQL, ROLLUP_COLUMNS, type RawFields, type RollupRow } from './rollup.js';
 
 export { HOUR_MS, hourOf } from './rollup.js';
 
@@ -60,6 +61,16 @@ export interface StoreOptions {
    * do not hold theirs) gets it from here when it is written.
    */
   analysisOf?: (state: KeyState) => KeyAnalysis | undefined;
+  /**
+   * Write a key's hourly rollup when its hour ends (and by flush() and close()), not with every
+   * run (default false: with every run). Every run still goes to SQLite as a raw row at once; its
+   * key's rollup for the hour in progress is kept in memory. Each run that rewrites its rollup
+   * dirties one more page, far from the others (a key's rollups sit together), which cost about
+   * half of the store's CPU per run at 10,000 keys (docs/performance.md, fix 52). After a crash
+   * the next open folds the runs the rollups miss back in from the raw rows, so nothing is lost.
+   * The daemon sets it: it is the only writer of its store.
+   */
+  rollupsAtHourEnd?: boolean;
   log?: Logger;
 }
 
@@ -122,6 +133,13 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
   db.pragma('synchronous = NORMAL');
   migrate(db, 'core', CORE_MIGRATIONS);
+  const hourEnd = opts.rollupsAtHourEnd === true;
+  if (hourEnd) {
+    // A previous owner that did not close left rollups only in its memory: fold their runs back in.
+    const recovered = recoverRollups(db);
+    if (recovered > 0) opts.log?.warn({ runs: recovered }, 'the store was not closed cleanly: folded runs its rollups missed back in from raw rows');
+    // The mark is set again by the first write after a run (sweep), before any rollup is held back.
+  }
 
   const flushIntervalMs = opts.flushIntervalMs ?? 250;
   const stateSaveIntervalMs = opts.stateSaveIntervalMs ?? 0;
@@ -174,6 +192,9 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   const current = new Map<string, RollupRow>();
   /** Rollups changed since the last flush, per key and hour; written with the raw rows. */
   let dirty = new Map<string, Map<number, RollupRow>>();
+  /** rollupsAtHourEnd: the newest hour a recorded run fell in, and the hour before which every key's rollup was queued. */
+  let newestHour = -Infinity;
+  let sweptBefore = -Infinity;
 
   const writeAll = db.transaction((writes: Write[], rollups: Map<string, Map<number, RollupRow>>) => {
     // Only the newest state of a key matters; write it once.
@@ -188,7 +209,13 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
       else upsertState.run(key, w.state.lastRunAt ?? 0, stateJson(w.state, w.analysis ?? w.state.analysis ?? opts.analysisOf?.(w.state)));
     }
     for (const hours of rollups.values()) for (const agg of hours.values()) putRollup.run(agg);
+    if (pendingSince !== undefined) setPendingSince(db, pendingSince);
   });
+  /**
+   * rollupsAtHourEnd: what the next write records as the time from which runs may be missing from
+   * the stored rollups (null: none are, the store was closed); undefined: nothing new to record.
+   */
+  let pendingSince: number | null | undefined;
 
   function saveState(state: KeyState, analysis?: KeyAnalysis): void {
     if (closed) return;
@@ -204,11 +231,25 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     enqueue({ kind: 'state', state, analysis });
   }
 
-  /** Everything queued and every deferred state. */
+  /** Everything queued, every deferred state and (rollupsAtHourEnd) every rollup in memory. */
   function flushAll(): void {
     for (const state of deferredStates.values()) queue.push({ kind: 'state', state, analysis: undefined });
     deferredStates.clear();
+    if (hourEnd) for (const [key, agg] of current) dirtyFor(key).set(agg.hour, agg);
     flush();
+  }
+
+  /**
+   * rollupsAtHourEnd: queues the rollups of the hours before `before` that are still only in
+   * memory (keys whose last run fell in an hour that has ended), once per hour.
+   */
+  function sweep(before: number): void {
+    if (!hourEnd || before <= sweptBefore) return;
+    for (const [key, agg] of current) if (agg.hour < before) dirtyFor(key).set(agg.hour, agg);
+    sweptBefore = before;
+    // A run of an hour before may still be in flight (recorded after this sweep, written when its
+    // key's next hour begins): a restart after a crash folds from the hour before.
+    pendingSince = before - HOUR_MS;
   }
 
   function flush(): void {
@@ -216,13 +257,15 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
       clearTimeout(timer);
       timer = undefined;
     }
-    if ((queue.length === 0 && dirty.size === 0) || closed) return;
+    sweep(newestHour);
+    if ((queue.length === 0 && dirty.size === 0 && pendingSince === undefined) || closed) return;
     const batch = queue;
     const rollups = dirty;
     queue = [];
     dirty = new Map();
     try {
       writeAll(batch, rollups);
+      pendingSince = undefined;
       counters.flushes++;
       counters.rowsWritten += batch.length;
     } catch (err) {
@@ -263,9 +306,14 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     // After a restart the first run of an hour loads the stored rollup, so counts continue.
     const agg = rollupOf(params.key, hour) ?? emptyRollup(params.key, hour);
     const cur = current.get(params.key);
-    if (cur === undefined || hour >= cur.hour) current.set(params.key, agg);
+    if (cur === undefined || hour >= cur.hour) {
+      // rollupsAtHourEnd: the key's previous hour has ended; its rollup leaves memory for SQLite.
+      if (hourEnd && cur !== undefined && cur !== agg) dirtyFor(params.key).set(cur.hour, cur);
+      current.set(params.key, agg);
+    }
     foldRaw(agg, params);
-    dirtyFor(params.key).set(hour, agg);
+    if (!hourEnd || current.get(params.key) !== agg) dirtyFor(params.key).set(hour, agg);
+    if (hour > newestHour) newestHour = hour;
     enqueue({ kind: 'run', params });
   }
 
@@ -321,6 +369,8 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   }
 
   function pruneStep(now: number, rawRetentionMs: number, retentionMs: number, maxRows: number): number {
+    // Rollups of hours that have ended go to SQLite before their raw runs may be deleted.
+    sweep(hourOf(now));
     flush();
     const c = cutoffs(now, rawRetentionMs, retentionMs);
     let deleted = deleteRawStep.run(c.raw, maxRows).changes;
@@ -333,6 +383,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   }
 
   function rollupAndPrune(now: number, rawRetentionMs: number, retentionMs: number): RollupResult {
+    sweep(hourOf(now));
     flush();
     const c = cutoffs(now, rawRetentionMs, retentionMs);
     return db.transaction((): RollupResult => {
@@ -378,6 +429,11 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     close: () => {
       if (closed) return;
       flushAll();
+      // Every rollup is written: the next open has nothing to fold back in.
+      if (hourEnd) {
+        pendingSince = null;
+        flush();
+      }
       closed = true;
       db.close();
     },
@@ -385,6 +441,22 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
 }
 
 type RunParams = RawFields & { provider: string; failed_probe: string | null; probes: string };
+
+/** rollupsAtHourEnd's mark: runs at or after `since` may be missing from the stored rollups (null: none). */
+function setPendingSince(db: Database, since: number | null): void {
+  if (since === null) db.prepare("DELETE FROM store_meta WHERE name = 'rollups_pending_since'").run();
+  else db.prepare("INSERT INTO store_meta (name, value) VALUES ('rollups_pending_since', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").run(String(since));
+}
+
+/**
+ * After an owner that kept rollups in memory stopped without closing: folds the raw runs its
+ * rollups miss (those after a rollup's last run, from the mark on) back in. Returns how many.
+ */
+function recoverRollups(db: Database): number {
+  const mark = db.prepare("SELECT value FROM store_meta WHERE name = 'rollups_pending_since'").pluck().get() as string | undefined;
+  if (mark === undefined) return 0;
+  return db.transaction(() => foldMissedRaw(db, hourOf(Number(mark))))();
+}
 
 /**
  * What pruning deletes: raw runs before `raw` (rawRetention ago, but never the current hour's, which

@@ -136,3 +136,39 @@ export function foldAllRaw(db: Database): number {
   }
   return folded;
 }
+
+/**
+ * Folds the raw runs at or after `sinceMs` that their hour's rollup does not hold yet: those after
+ * the rollup's last run (a key's runs never overlap, so it holds every run up to its last). For a
+ * store whose writer kept its current hours' rollups in memory and stopped without writing them
+ * (rollupsAtHourEnd): the raw rows are written with every run, so nothing is lost. Idempotent.
+ * Returns how many runs it folded.
+ */
+export function foldMissedRaw(db: Database, sinceMs: number): number {
+  const getRollup = db.prepare(`SELECT ${ROLLUP_COLUMNS} FROM rollups WHERE key = ? AND hour = ?`);
+  const put = db.prepare(PUT_ROLLUP_SQL);
+  const keys = db.prepare('SELECT DISTINCT key FROM probe_runs WHERE at >= ?').pluck().all(sinceMs) as string[];
+  const rowsOf = db.prepare(
+    `SELECT key, at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
+       limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? AND at >= ? ORDER BY at, id`,
+  );
+  let folded = 0;
+  for (const key of keys) {
+    let agg: RollupRow | undefined;
+    let changed = false;
+    for (const row of rowsOf.all(key, sinceMs) as RawFields[]) {
+      const hour = hourOf(row.at);
+      if (agg === undefined || agg.hour !== hour) {
+        if (agg !== undefined && changed) put.run(agg);
+        agg = (getRollup.get(key, hour) as RollupRow | undefined) ?? emptyRollup(key, hour);
+        changed = false;
+      }
+      if (agg.runs > 0 && row.at <= agg.last_at) continue;
+      foldRaw(agg, row);
+      changed = true;
+      folded++;
+    }
+    if (agg !== undefined && changed) put.run(agg);
+  }
+  return folded;
+}
