@@ -107,6 +107,22 @@ describe('rollups written at hour end', () => {
     expect(rollupRowsOf(join(dir, 'lazy.db'))).toEqual(rollupRowsOf(join(dir, 'eager.db')));
   });
 
+  it("does not write every key's rollup at the hour's turn: each key's goes with its own next run, a stopped key's an hour later", () => {
+    const s = openStore(join(dir, 'kw.db'), { maxBatch: 1, rollupsAtHourEnd: true });
+    const keys = Array.from({ length: 20 }, (_, k) => `key-${k}`);
+    keys.forEach((key, k) => s.recordRun(runOf(T0 + 30 * MIN + k * 1000, key, k, false)));
+    const written = (): unknown[] => s.db.prepare('SELECT key FROM rollups WHERE hour = ? ORDER BY key').pluck().all(T0);
+    // The next hour begins: three keys run.
+    for (const key of keys.slice(0, 3)) s.recordRun(runOf(T0 + HOUR_MS + MIN, key, 1, false));
+    const atTurn = written();
+    // An hour later one key runs again; the 17 that stopped are written now.
+    s.recordRun(runOf(T0 + 2 * HOUR_MS + MIN, 'key-0', 2, false));
+    const later = written();
+    s.close();
+    expect(atTurn).toEqual(['key-0', 'key-1', 'key-2']);
+    expect(later).toEqual([...keys].sort());
+  });
+
   it('close() writes every rollup and clears the mark: the next open has nothing to fold back in', () => {
     const file = join(dir, 'kw.db');
     const s = openStore(file, { maxBatch: 2, rollupsAtHourEnd: true });
