@@ -9,23 +9,12 @@ import { FAR_LIFETIME_MS, farFigures, historyFigures, NEAR_HISTORY_MS, nearFigur
 import type { HistoryFigures, HistorySample } from '../src/analysis/types.js';
 import type { KeyState } from '../src/state.js';
 import { keyState } from './fixtures/alerting/harness.js';
+import { rng } from './helpers/rng.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const WEEK = 7 * 24 * HOUR;
 const DAY_WINDOW = 24 * HOUR;
-
-/** Deterministic PRNG (mulberry32), so a failing case can be run again. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A key's timeline as the store hands it: hourly rollups (the last run of each hour) for nine days

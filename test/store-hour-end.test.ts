@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../src/log.js';
 import { HOUR_MS, hourOf, openStore, type RunRecord, type Store } from '../src/store/index.js';
+import { rng } from './helpers/rng.js';
 
 const T0 = Date.UTC(2026, 0, 10, 0, 0, 0);
 const MIN = 60_000;
@@ -22,18 +23,6 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** A seeded generator (mulberry32), so a failing case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function runOf(at: number, key: string, i: number, fail: boolean): RunRecord {
   if (fail) return { at, key, provider: 'openrouter', ok: false, failedProbe: 'current_key', errorKind: i % 2 ? 'timeout' : '503', durationMs: 900 + i, facts: {}, outcomes: [] };
