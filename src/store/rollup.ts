@@ -113,28 +113,7 @@ export function foldRaw(agg: RollupRow, row: RawFields): void {
  * memory holds one key's raw rows at a time.
  */
 export function foldAllRaw(db: Database): number {
-  const getRollup = db.prepare(`SELECT ${ROLLUP_COLUMNS} FROM rollups WHERE key = ? AND hour = ?`);
-  const put = db.prepare(PUT_ROLLUP_SQL);
-  const keys = db.prepare('SELECT DISTINCT key FROM probe_runs').pluck().all() as string[];
-  const rowsOf = db.prepare(
-    `SELECT key, at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
-       limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? ORDER BY at, id`,
-  );
-  let folded = 0;
-  for (const key of keys) {
-    let agg: RollupRow | undefined;
-    for (const row of rowsOf.all(key) as RawFields[]) {
-      const hour = hourOf(row.at);
-      if (agg === undefined || agg.hour !== hour) {
-        if (agg !== undefined) put.run(agg);
-        agg = (getRollup.get(key, hour) as RollupRow | undefined) ?? emptyRollup(key, hour);
-      }
-      foldRaw(agg, row);
-      folded++;
-    }
-    if (agg !== undefined) put.run(agg);
-  }
-  return folded;
+  return foldRawRows(db, 0, () => true);
 }
 
 /**
@@ -145,6 +124,11 @@ export function foldAllRaw(db: Database): number {
  * Returns how many runs it folded.
  */
 export function foldMissedRaw(db: Database, sinceMs: number): number {
+  return foldRawRows(db, sinceMs, (agg, row) => agg.runs === 0 || row.at > agg.last_at);
+}
+
+/** Folds the raw rows at or after `sinceMs` that `fold` accepts into their hour's stored rollup. */
+function foldRawRows(db: Database, sinceMs: number, fold: (agg: RollupRow, row: RawFields) => boolean): number {
   const getRollup = db.prepare(`SELECT ${ROLLUP_COLUMNS} FROM rollups WHERE key = ? AND hour = ?`);
   const put = db.prepare(PUT_ROLLUP_SQL);
   const keys = db.prepare('SELECT DISTINCT key FROM probe_runs WHERE at >= ?').pluck().all(sinceMs) as string[];
@@ -163,7 +147,7 @@ export function foldMissedRaw(db: Database, sinceMs: number): number {
         agg = (getRollup.get(key, hour) as RollupRow | undefined) ?? emptyRollup(key, hour);
         changed = false;
       }
-      if (agg.runs > 0 && row.at <= agg.last_at) continue;
+      if (!fold(agg, row)) continue;
       foldRaw(agg, row);
       changed = true;
       folded++;
