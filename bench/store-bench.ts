@@ -218,7 +218,7 @@ export interface StartupStoreOptions {
  */
 export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { file: string; cached: boolean; rows: number } {
   mkdirSync(cacheDir, { recursive: true });
-  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v5.db`);
+  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v4.db`);
   // A cached store older than its raw window would make the daemon's start-up rollup catch up
   // hours of raw rows, which is a different measurement; rebuild it instead.
   if (existsSync(file) && Date.now() - statSync(file).mtimeMs < Math.min(12, o.rawHours / 2) * HOUR_MS) {
@@ -258,8 +258,8 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
   });
   for (let i = 0; i < o.keys; i++) writeRollups(i);
   // Raw runs in time order, one transaction per hour, as the daemon writes them: probe_runs is a
-  // rowid table, so a key's runs of an hour lie on as many pages as it has runs, not side by side
-  // as a key-by-key build would leave them (history() reads them from probe_runs_key_at since core v5).
+  // rowid table, so a key's runs of an hour lie on as many pages as it has runs (history() reads
+  // them one by one), not side by side as a key-by-key build would leave them.
   const step = o.intervalS * 1000;
   const writeRawHour = db.transaction((hour: number) => {
     const lo = Math.max(hour, rawFrom);

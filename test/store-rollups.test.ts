@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HistorySample } from '../src/analysis/types.js';
 import { migrate } from '../src/store/migrate.js';
 import { CORE_MIGRATIONS } from '../src/store/migrations.js';
-import { HOUR_MS, hourOf, openStore, RAW_RANGE_SQL, type RunRecord } from '../src/store/index.js';
+import { HOUR_MS, hourOf, openStore, type RunRecord } from '../src/store/index.js';
 import { emptyRollup, foldRaw, PUT_ROLLUP_SQL, type RawFields, type RollupRow } from '../src/store/rollup.js';
 
 const T0 = Date.UTC(2026, 0, 10, 0, 0, 0);
@@ -322,7 +322,7 @@ describe('migration to eager rollups (core v2)', () => {
     const versions = again.db.prepare("SELECT version FROM schema_migrations WHERE component = 'core' ORDER BY version").pluck().all();
     again.close();
 
-    expect(versions).toEqual([1, 2, 3, 4, 5]);
+    expect(versions).toEqual([1, 2, 3, 4]);
     expect(historyByHour(h)).toEqual(truthByHour(recorded));
     expect(totals(h)).toMatchObject({ runs: 60, okRuns: 48 });
     // The current hour (the newest) is still served run by run; the partly rolled hour is whole.
@@ -370,39 +370,6 @@ describe('rollups clustered by key (core v3)', () => {
     const left = store.db.prepare('SELECT key, count(*) n, min(hour) lo FROM rollups GROUP BY key ORDER BY key').all();
     store.close();
     expect(left).toEqual(keys.map((key) => ({ key, n: 24, lo: T0 + 24 * HOUR_MS })));
-  });
-});
-
-describe('raw runs read from one index (core v5)', () => {
-  it('a v4 database keeps every raw run, read in the same order (ties by id) without touching the table', () => {
-    const file = join(dir, 'v4.db');
-    const db = new BetterSqlite3(file);
-    migrate(db, 'core', CORE_MIGRATIONS.filter((m) => m.version <= 4));
-    const insert = db.prepare(`INSERT INTO probe_runs (at, key, provider, ok, failed_probe, error_kind, duration_ms, valid, currency,
-      usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance, probes)
-      VALUES (@at, @key, 'openrouter', @ok, NULL, @error_kind, @duration_ms, @valid, @currency, @usage_total, @usage_daily,
-      NULL, NULL, @limit_value, @limit_remaining, @unlimited, NULL, '[]')`);
-    // As the daemon writes them: all keys at a time, in time order; 'b' twice at one instant.
-    const keys = ['a', 'b', 'c'];
-    for (let k = 0; k < 40; k++) keys.forEach((key, i) => insert.run(rawFieldsOf(runAt(T0 + k * MIN + i * 1000, k + i, key))));
-    insert.run(rawFieldsOf(runAt(T0 + 39 * MIN + 1000, 7, 'b')));
-    const raw = (d: BetterSqlite3.Database, key: string): unknown[] => d.prepare(RAW_RANGE_SQL).raw(true).all(key, 0, Number.MAX_SAFE_INTEGER);
-    const before = keys.map((key) => raw(db, key));
-    const tie = (rows: unknown[]): unknown[] => rows.slice(-2).map((r) => (r as unknown[])[3]);
-    expect(tie(before[1]!)).toEqual([100 + ((39 + 1) % 7), 100 + (7 % 7)]);
-    db.close();
-
-    const store = openStore(file);
-    const plan = store.db.prepare(`EXPLAIN QUERY PLAN ${RAW_RANGE_SQL}`).all('b', 0, 1) as { detail: string }[];
-    const after = keys.map((key) => raw(store.db, key));
-    const samples = store.rawRuns('b', 0, Number.MAX_SAFE_INTEGER);
-    store.close();
-
-    expect(after).toEqual(before);
-    expect(samples).toHaveLength(41);
-    expect(samples.slice(-2).map((s) => s.latencyMs)).toEqual([100 + ((39 + 1) % 7), 100 + (7 % 7)]);
-    // One index search, no lookup of the table's rows, no sort afterwards.
-    expect(plan.map((p) => p.detail)).toEqual([expect.stringMatching(/USING COVERING INDEX probe_runs_key_at \(key=\? AND at>\? AND at<\?\)/)]);
   });
 });
 

@@ -167,8 +167,14 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     .raw(true);
   const selectRollup = db.prepare(`SELECT ${ROLLUP_COLUMNS} FROM rollups WHERE key = ? AND hour = ?`);
   const selectLatestHour = db.prepare('SELECT max(hour) FROM rollups WHERE key = ?').pluck();
-  // As arrays: they come out of SQLite twice as fast as row objects.
-  const selectRawRange = db.prepare(RAW_RANGE_SQL).raw(true);
+  // Only what a HistorySample needs (the per-probe JSON stays on disk), as arrays: they come out
+  // of SQLite twice as fast as row objects.
+  const selectRawRange = db
+    .prepare(
+      `SELECT at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
+         limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? AND at >= ? AND at < ? ORDER BY at, id`,
+    )
+    .raw(true);
   const putRollup = db.prepare(PUT_ROLLUP_SQL);
   // Chunked deletes: a step's cost is about one dirtied B-tree page per row (each old run sits on
   // its own key's page of probe_runs_key_at) and, most of it, writing those pages back from the WAL
@@ -545,14 +551,6 @@ function newSample(
     balance: balance ?? undefined,
   };
 }
-
-/**
- * A key's raw runs with `from <= at < to`, in order: only what a HistorySample needs (the per-probe
- * JSON stays on disk), every column of it in probe_runs_key_at (core v5), so the read never leaves
- * the key's few index pages for the table's (one page per run).
- */
-export const RAW_RANGE_SQL = `SELECT at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly,
-  limit_value, limit_remaining, unlimited, balance FROM probe_runs WHERE key = ? AND at >= ? AND at < ? ORDER BY at, id`;
 
 /** The columns selectRawRange returns, in its order. */
 type RawColumns = [

@@ -119,18 +119,4 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
     version: 4,
     up: `CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
   },
-  {
-    // A key's raw runs read from one index: probe_runs_key_at carries every column history() and
-    // the rollup fold read (and `id`, so `ORDER BY at, id` is its order). probe_runs is a rowid
-    // table written in time order, all keys at a time, so each of a key's runs lies on its own
-    // table page: reading the hour in progress (~60 rows, every analysisInterval) looked up one
-    // page per row, 4.5 us a row (docs/performance.md, fix 53). The index was already written on
-    // its key's page with every run; its entries are now wider.
-    version: 5,
-    up: `
-      DROP INDEX probe_runs_key_at;
-      CREATE INDEX probe_runs_key_at ON probe_runs (key, at, id, ok, error_kind, duration_ms, valid, currency, usage_total,
-        usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance);
-    `,
-  },
 ];
