@@ -19,21 +19,36 @@
  * Measured by `npm run bench` (10,000 keys every 60 s, docs/performance.md): 236 MB peak RSS while
  * probing in session 5 (252-296 MB before fix 36), against ~390-437 MB with node's defaults. V8's other heap knobs (--heap-growing-percent,
  * --max-semi-space-size) only work on node's command line, which `keywatch run` does not choose. It is
- * not a heap cap: a larger fleet uses more memory rather than crashing. KEYWATCH_HEAP=default keeps
- * node's defaults.
+ * not a heap cap: a larger fleet uses more memory rather than crashing.
  */
 import { setFlagsFromString } from 'node:v8';
 
-export type HeapPolicy = 'small' | 'default';
+/**
+ * `small` (the default): the smaller heap above. `fast` (KEYWATCH_HEAP=fast): only
+ * `--no-allocation-site-pretenuring`, so V8's young generation keeps node's size instead of the
+ * small one `--optimize-for-size` keeps (~9 scavenges a second at 10,000 keys; node's command-line
+ * `--min-semi-space-size`/`--max-semi-space-size` do not lift it: 0.58 and 0.52 ms per key run): for
+ * hosts where CPU is scarcer than memory. Measured at 10,000 keys, alternated with `small` (three
+ * pairs of 60 s windows): 0.47-0.54 ms of CPU per key run against 0.60-0.70, V8's worker threads
+ * 0.64-0.83 s a minute against 1.26-1.75, for 281-317 MB while probing (lifetime peaks 281-344)
+ * against 262-270: over the 300 MB the benchmark holds `small` to (docs/performance.md, session 11).
+ * `default`: node's own (with pretenuring: 0.56 ms per key run, 340 MB, one run).
+ */
+export const HEAP_POLICIES = ['small', 'fast', 'default'] as const;
+export type HeapPolicy = (typeof HEAP_POLICIES)[number];
 
+/** The policy KEYWATCH_HEAP names (unset or empty: small). Throws, naming the variable, on anything else. */
 export function heapPolicy(env: Record<string, string | undefined> = process.env): HeapPolicy {
-  return env.KEYWATCH_HEAP === 'default' ? 'default' : 'small';
+  const v = env.KEYWATCH_HEAP;
+  if (v === undefined || v === '') return 'small';
+  if ((HEAP_POLICIES as readonly string[]).includes(v)) return v as HeapPolicy;
+  throw new Error(`KEYWATCH_HEAP must be one of ${HEAP_POLICIES.join(', ')} (got ${JSON.stringify(v)})`);
 }
 
 /** Applies the policy to this process (after start-up). Returns the V8 flags it set. */
 export function applyHeapPolicy(policy: HeapPolicy): string[] {
   if (policy === 'default') return [];
-  const flags = ['--optimize-for-size', '--no-allocation-site-pretenuring'];
+  const flags = policy === 'fast' ? ['--no-allocation-site-pretenuring'] : ['--optimize-for-size', '--no-allocation-site-pretenuring'];
   for (const f of flags) setFlagsFromString(f);
   return flags;
 }

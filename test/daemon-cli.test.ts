@@ -55,6 +55,13 @@ describe('keywatch run (CLI)', () => {
     expect(res.stderr.trim()).toMatch(/^\S*cron\.yaml: keys\[0\]\.schedule: invalid cron pattern \(Invalid value for minute: 99\)$/);
   });
 
+  it('exits 1 on an unknown KEYWATCH_HEAP, before reading the config', () => {
+    const res = run(['--config', join(dir, 'missing.yaml')], { KEYWATCH_HEAP: 'quick' });
+
+    expect(res.status).toBe(1);
+    expect(res.stderr.trim()).toBe('keywatch run: KEYWATCH_HEAP must be one of small, fast, default (got "quick")');
+  });
+
   it('exits 1 when the config file is missing', () => {
     const res = run(['--config', join(dir, 'missing.yaml')]);
 

@@ -16,16 +16,20 @@ afterEach(async () => {
 });
 
 describe('heap policy', () => {
-  it('is a small heap unless KEYWATCH_HEAP=default', () => {
+  it('is a small heap unless KEYWATCH_HEAP names another policy; anything else is an error naming the variable', () => {
     expect(heapPolicy({})).toBe('small');
+    expect(heapPolicy({ KEYWATCH_HEAP: '' })).toBe('small');
+    expect(heapPolicy({ KEYWATCH_HEAP: 'small' })).toBe('small');
     expect(heapPolicy({ KEYWATCH_HEAP: 'default' })).toBe('default');
-    expect(heapPolicy({ KEYWATCH_HEAP: 'anything else' })).toBe('small');
+    expect(heapPolicy({ KEYWATCH_HEAP: 'fast' })).toBe('fast');
+    expect(() => heapPolicy({ KEYWATCH_HEAP: 'Fast' })).toThrow('KEYWATCH_HEAP must be one of small, fast, default (got "Fast")');
   });
 
-  it('default sets no V8 flag; small sets --optimize-for-size without pretenuring and is no heap cap', () => {
+  it('default sets no V8 flag; fast only turns pretenuring off; small adds --optimize-for-size; none is a heap cap', () => {
     const limit = getHeapStatistics().heap_size_limit;
 
     expect(applyHeapPolicy('default')).toEqual([]);
+    expect(applyHeapPolicy('fast')).toEqual(['--no-allocation-site-pretenuring']);
     expect(applyHeapPolicy('small')).toEqual(['--optimize-for-size', '--no-allocation-site-pretenuring']);
     expect(getHeapStatistics().heap_size_limit).toBe(limit);
   });

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { createAlerting } from '../alerting/index.js';
 import { analyzeKey } from '../analysis/index.js';
 import { startDaemon } from '../daemon.js';
-import { applyHeapPolicy, heapPolicy } from '../runtime.js';
+import { applyHeapPolicy, heapPolicy, type HeapPolicy } from '../runtime.js';
 import { ConfigError, formatIssue } from '../errors.js';
 import { makeIdentify } from '../identity.js';
 import { createLogger } from '../log.js';
@@ -27,6 +27,13 @@ const run: Command = async (args, io) => {
     return 1;
   }
   const file = configPath(values.config, io.env);
+  let heap: HeapPolicy;
+  try {
+    heap = heapPolicy(io.env);
+  } catch (err) {
+    writeLine(io.stderr, `keywatch run: ${(err as Error).message}`);
+    return 1;
+  }
   let shard: Shard | undefined;
   if (values.shard !== undefined) {
     try {
@@ -63,9 +70,9 @@ const run: Command = async (args, io) => {
     }
     throw err;
   }
-  // Start-up done: from now on V8 keeps a smaller heap (src/runtime.ts; KEYWATCH_HEAP=default keeps node's).
+  // Start-up done: from now on V8 keeps a smaller heap (src/runtime.ts; KEYWATCH_HEAP=fast or default for others).
   void daemon.started.then(() => {
-    const flags = applyHeapPolicy(heapPolicy(io.env));
+    const flags = applyHeapPolicy(heap);
     if (flags.length > 0) log.debug({ flags }, 'heap policy applied');
   });
   await daemon.stopped;
