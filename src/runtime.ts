@@ -26,8 +26,8 @@ import { setFlagsFromString } from 'node:v8';
 /**
  * `small` (the default): the smaller heap above. `fast` (KEYWATCH_HEAP=fast): only
  * `--no-allocation-site-pretenuring`, so V8's young generation keeps node's size instead of the
- * small one `--optimize-for-size` keeps (~9 scavenges a second at 10,000 keys; node's command-line
- * `--min-semi-space-size`/`--max-semi-space-size` do not lift it: 0.58 and 0.52 ms per key run): for
+ * small one `--optimize-for-size` keeps (~9 scavenges a second at 10,000 keys in session 5's trace;
+ * node's command-line `--min-semi-space-size`/`--max-semi-space-size` do not lift it): for
  * hosts where CPU is scarcer than memory. Measured at 10,000 keys, alternated with `small` (three
  * pairs of 60 s windows): 0.47-0.54 ms of CPU per key run against 0.60-0.70, V8's worker threads
  * 0.64-0.83 s a minute against 1.26-1.75, for 281-317 MB while probing (lifetime peaks 281-344)

@@ -70,7 +70,7 @@ const run: Command = async (args, io) => {
     }
     throw err;
   }
-  // Start-up done: from now on V8 keeps a smaller heap (src/runtime.ts; KEYWATCH_HEAP=fast or default for others).
+  // Start-up done: from now on V8 keeps a smaller heap, unless KEYWATCH_HEAP chose otherwise (src/runtime.ts).
   void daemon.started.then(() => {
     const flags = applyHeapPolicy(heap);
     if (flags.length > 0) log.debug({ flags }, 'heap policy applied');
