@@ -17,9 +17,10 @@
  * (docs/performance.md, fix 32).
  *
  * Measured by `npm run bench` (10,000 keys every 60 s, docs/performance.md): 236 MB peak RSS while
- * probing in session 5 (252-296 MB before fix 36), against ~390-437 MB with node's defaults. V8's other heap knobs (--heap-growing-percent,
- * --max-semi-space-size) only work on node's command line, which `keywatch run` does not choose. It is
- * not a heap cap: a larger fleet uses more memory rather than crashing.
+ * probing in session 5 (252-296 MB before fix 36), against ~390-437 MB with node's defaults. V8's
+ * other heap knobs (--heap-growing-percent, --max-semi-space-size) only work on node's command line,
+ * which `keywatch run` does not choose. It is not a heap cap: a larger fleet uses more memory rather
+ * than crashing.
  */
 import { setFlagsFromString } from 'node:v8';
 

@@ -5,9 +5,10 @@
  * key's current hour, written in the same transaction as the raw row), so rollups always hold every
  * run. The daemon (rollupsAtHourEnd) writes a key's rollup once its hour has ended instead, and the
  * next open after a crash folds what the rollups miss back in from the raw rows. history() reads
- * the rollups of the hours before the key's current one plus the current hour's raw runs: ~170 samples for a week instead of every raw run. Raw runs are kept for
- * storage.rawRetention (detail, rawRuns()), then deleted in small steps (pruneStep) that the daemon
- * interleaves with its other work.
+ * the rollups of the hours before the key's current one plus the current hour's raw runs: ~170
+ * samples for a week instead of every raw run. Raw runs are kept for storage.rawRetention (detail,
+ * rawRuns()), then deleted in small steps (pruneStep) that the daemon interleaves with its other
+ * work.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
