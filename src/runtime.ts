@@ -17,10 +17,11 @@
  * (docs/performance.md, fix 32).
  *
  * Measured by `npm run bench` (10,000 keys every 60 s, docs/performance.md): 236 MB peak RSS while
- * probing in session 5 (252-296 MB before fix 36), against ~390-437 MB with node's defaults. V8's
- * other heap knobs (--heap-growing-percent, --max-semi-space-size) only work on node's command line,
- * which `keywatch run` does not choose. It is not a heap cap: a larger fleet uses more memory rather
- * than crashing.
+ * probing in session 5 (252-296 MB before fix 36), against ~390-437 MB with node's defaults. The
+ * young generation's size (--max-semi-space-size) is fixed when V8 starts, so only node's command
+ * line could set it, and `keywatch run` does not choose that; how far the old generation grows
+ * between mark-compacts can be set at run time (FEWER_MARK_COMPACTS). It is not a heap cap: a
+ * larger fleet uses more memory rather than crashing.
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -49,7 +50,23 @@ export function heapPolicy(env: Record<string, string | undefined> = process.env
 /** Applies the policy to this process (after start-up). Returns the V8 flags it set. */
 export function applyHeapPolicy(policy: HeapPolicy): string[] {
   if (policy === 'default') return [];
-  const flags = policy === 'fast' ? ['--no-allocation-site-pretenuring'] : ['--optimize-for-size', '--no-allocation-site-pretenuring'];
+  const flags = policy === 'fast' ? ['--no-allocation-site-pretenuring'] : ['--optimize-for-size', '--no-allocation-site-pretenuring', ...FEWER_MARK_COMPACTS];
   for (const f of flags) setFlagsFromString(f);
   return flags;
 }
+
+/**
+ * With `small`: fewer mark-compacts of the whole heap. Under `--optimize-for-size` every
+ * mark-compact is a memory-reducing one that sets the next allocation limit just above the live
+ * size, and V8's memory reducer followed many of them with two more 8 s later (their start reason
+ * in `--trace-incremental-marking`): at 10,000 keys a mark-compact of the ~105 MB live heap every
+ * ~12 s. V8 reads both flags whenever it sets a limit or steps its memory reducer, so they work
+ * at run time:
+ * - the old generation may grow 20% past its live size before the next one (~20 MB at 10,000
+ *   keys: about a minute of what the runs promote);
+ * - the memory reducer, which once the old generation has grown waits 8 s and then collects it
+ *   twice, waits 120 s: it still shrinks the heap of a daemon that has gone quiet.
+ * test/runtime.test.ts checks that the running node knows every flag a policy sets (V8 prints an
+ * error for an unknown one and goes on without it).
+ */
+const FEWER_MARK_COMPACTS = ['--heap-growing-percent=20', '--gc-memory-reducer-start-delay-ms=120000'];

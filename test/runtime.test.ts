@@ -1,7 +1,8 @@
 /** The daemon's heap policy (src/runtime.ts) and the start-up signal it waits for. */
+import { execFileSync } from 'node:child_process';
 import { getHeapStatistics } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyHeapPolicy, heapPolicy } from '../src/runtime.js';
+import { applyHeapPolicy, HEAP_POLICIES, heapPolicy } from '../src/runtime.js';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 let td: TestDaemon | undefined;
@@ -25,13 +26,28 @@ describe('heap policy', () => {
     expect(() => heapPolicy({ KEYWATCH_HEAP: 'Fast' })).toThrow('KEYWATCH_HEAP must be one of small, fast, default (got "Fast")');
   });
 
-  it('default sets no V8 flag; fast only turns pretenuring off; small adds --optimize-for-size; none is a heap cap', () => {
+  it('default sets no V8 flag; fast only turns pretenuring off; small adds --optimize-for-size and fewer mark-compacts; none is a heap cap', () => {
     const limit = getHeapStatistics().heap_size_limit;
 
     expect(applyHeapPolicy('default')).toEqual([]);
     expect(applyHeapPolicy('fast')).toEqual(['--no-allocation-site-pretenuring']);
-    expect(applyHeapPolicy('small')).toEqual(['--optimize-for-size', '--no-allocation-site-pretenuring']);
+    expect(applyHeapPolicy('small')).toEqual([
+      '--optimize-for-size',
+      '--no-allocation-site-pretenuring',
+      '--heap-growing-percent=20',
+      '--gc-memory-reducer-start-delay-ms=120000',
+    ]);
     expect(getHeapStatistics().heap_size_limit).toBe(limit);
+  });
+
+  it('sets only flags this node knows (V8 prints an error for an unknown one and goes on without it)', () => {
+    const known = new Set(
+      [...execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]),
+    );
+    const flags = HEAP_POLICIES.flatMap((p) => applyHeapPolicy(p)).map((f) => f.replace(/^--(no-)?/, '').replace(/=.*$/, ''));
+
+    expect(flags).toContain('heap-growing-percent');
+    expect(flags.filter((f) => !known.has(f))).toEqual([]);
   });
 });
 
