@@ -35,7 +35,6 @@ describe('heap policy', () => {
       '--optimize-for-size',
       '--no-allocation-site-pretenuring',
       '--heap-growing-percent=20',
-      '--gc-memory-reducer-start-delay-ms=120000',
     ]);
     expect(getHeapStatistics().heap_size_limit).toBe(limit);
   });
