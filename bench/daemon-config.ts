@@ -26,6 +26,8 @@ export function benchConfigYaml(o: BenchConfigOptions): string {
     `  interval: ${o.intervalS}s`,
     '  timeout: 10s',
     `  concurrency: ${o.concurrency ?? 16}`,
+    // BENCH_ANALYSIS_INTERVAL: defaults.analysisInterval other than its default, to measure what it costs.
+    ...(process.env.BENCH_ANALYSIS_INTERVAL ? [`  analysisInterval: ${process.env.BENCH_ANALYSIS_INTERVAL}`] : []),
     'providers:',
     '  openrouter:',
     `    baseUrl: ${JSON.stringify(o.simUrl)}`,

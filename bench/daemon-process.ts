@@ -37,6 +37,9 @@ export interface WindowFigures {
   memoryAtPeak: Record<string, number>;
   /** CPU seconds per thread name over the window (Linux /proc): the main thread vs V8's and libuv's helpers. */
   cpuByThread: Record<string, number>;
+  /** Store history reads over the window (analysis' history figures) and the samples they returned. */
+  historyReads: number;
+  historySamples: number;
 }
 
 async function main(): Promise<void> {
@@ -141,12 +144,14 @@ function openWindow(daemon: Daemon): () => WindowFigures {
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
   const s0 = daemon.scheduler.stats();
+  const h0 = daemon.store.stats();
   const threads0 = threadCpu();
   const cpu = cpuWindow();
   return () => {
     const { cpuS, wallS, systemS } = cpu.stop();
     loop.disable();
     const st = daemon.scheduler.stats();
+    const h = daemon.store.stats();
     const peakRssMb = rss.stop();
     return {
       cpuS,
@@ -162,6 +167,8 @@ function openWindow(daemon: Daemon): () => WindowFigures {
       lifetimeMaxRssMb: round(process.resourceUsage().maxRSS / 1024, 1),
       memoryAtPeak: rss.atPeak(),
       cpuByThread: diffThreads(threads0, threadCpu()),
+      historyReads: h.historyReads - h0.historyReads,
+      historySamples: h.historySamples - h0.historySamples,
     };
   };
 }

@@ -112,6 +112,9 @@ interface FleetResult {
   steadyPeakRssMb: number;
   /** Phase A's CPU seconds per thread (main, V8 workers, libuv pool...). */
   cpuByThread: Record<string, number>;
+  /** Phase A's store history reads (analysis' history figures) per key run, and samples per read. */
+  historyReadsPerRun: number;
+  samplesPerHistoryRead: number;
   /** process.memoryUsage() (MB) when RSS peaked. */
   memoryAtPeak: Record<string, number>;
   lateness: { p50Ms: number; p99Ms: number; maxMs: number; count: number };
@@ -174,9 +177,6 @@ interface StartupResult {
 
 const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
 
-/** defaults.analysisInterval, which the bench config leaves at its default. */
-const ANALYSIS_INTERVAL_S = 300;
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const work = mkdtempSync(join(tmpdir(), 'keywatch-bench-'));
@@ -207,14 +207,12 @@ async function main(): Promise<void> {
       depth = [48, 2].map((rawRetentionH) => {
         const f = measureHistoryDepth(work, { intervalS: args.intervalS, rawRetentionH }, analyzeKey);
         const projectedCpuPctOfOneCore: Record<string, number> = {};
-        // A key's history is read at most every defaults.analysisInterval (5m), so on this share of
-        // its runs (every run when the interval is 5 minutes or more).
-        const readShare = Math.min(1, args.intervalS / ANALYSIS_INTERVAL_S);
         for (const fl of fleets) {
           // Measured CPU per run, with the seeded store's history cost swapped for the steady-state
-          // one on the runs that read it.
+          // one on the runs that read it (the share the window measured: a key's history is read
+          // once every defaults.analysisInterval, sooner when a run moved its figures).
           const seeded = measureHistoryDepthCached(work, args.intervalS);
-          const perRunMs = fl.cpuMsPerRun + (f.historyMs + f.analyzeMs - seeded) * readShare;
+          const perRunMs = fl.cpuMsPerRun + (f.historyMs + f.analyzeMs - seeded) * fl.historyReadsPerRun;
           projectedCpuPctOfOneCore[String(fl.keys)] = round((perRunMs * fl.keys) / args.intervalS / 10, 1);
         }
         return { ...f, projectedCpuPctOfOneCore };
@@ -246,7 +244,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `steady state, interval ${d.intervalS} s, rawRetention ${d.rawRetentionH}h: ${d.samples} history samples in a week, ` +
         `history() ${d.historyMs} ms + analysis ${d.analyzeMs} ms per whole week read (the whole week at most once an hour per key, ` +
-        `the last 25 hours at most every ${ANALYSIS_INTERVAL_S / 60} minutes); projected CPU, the measured fleet with this store's week in place of the seeded one's ` +
+        `the last 25 hours on the share of runs the fleet's window measured); projected CPU, the measured fleet with this store's week in place of the seeded one's ` +
         `${Object.entries(d.projectedCpuPctOfOneCore).map(([k, v]) => `${k} keys: ${v}% of a core`).join(', ')}\n`,
     );
   }
@@ -347,6 +345,8 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
       steadyPeakRssMb: Math.max(a.peakRssMb, r.peakRssMb),
       memoryAtPeak: atPeak,
       cpuByThread: a.cpuByThread,
+      historyReadsPerRun: runs === 0 ? 0 : round(a.historyReads / runs, 3),
+      samplesPerHistoryRead: a.historyReads === 0 ? 0 : round(a.historySamples / a.historyReads, 1),
       lateness: a.lateness,
       eventLoopDelay: a.loopDelay,
       metrics,
@@ -511,7 +511,7 @@ function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures &
   out.push(table(cols, rows));
   for (const f of fleets) {
     out.push(
-      `${f.keys} keys: ${f.runs} runs, ${f.requestsPerRun} requests/run, ${f.failures} failed runs, ${f.violations} read-only violations; ` +
+      `${f.keys} keys: ${f.runs} runs, ${f.requestsPerRun} requests/run, ${f.historyReadsPerRun} history reads/run (${f.samplesPerHistoryRead} samples each), ${f.failures} failed runs, ${f.violations} read-only violations; ` +
         `event-loop delay p99 ${f.eventLoopDelay.p99Ms} ms (max ${f.eventLoopDelay.maxMs}); ` +
         `while scraping every 1 s: scrape p50 ${f.scraping.scrapeMsP50} ms (max ${f.scraping.scrapeMsMax}), lateness max ${f.scraping.latenessMaxMs} ms, loop delay max ${f.scraping.eventLoopDelayMaxMs} ms, CPU ${f.scraping.cpuPctOfOneCore}%, RSS peak ${f.scraping.peakRssMb} MB; ` +
         `/metrics ${f.metrics.series} series; memory at the RSS peak (MB): ${JSON.stringify(f.memoryAtPeak)}; CPU s by thread while probing: ${JSON.stringify(f.cpuByThread)} (${f.systemS} s of ${f.cpuS} in the kernel${f.baseline ? `; baseline ${round(f.baseline.systemS, 2)} s of ${round(f.baseline.cpuS, 2)}` : ''})`,

@@ -93,6 +93,8 @@ export interface Daemon {
 
 /** History handed to analysis: enough for the 7-day burn window and the stability window. */
 const ANALYSIS_HISTORY_MS = 7 * 24 * HOUR_MS;
+/** A key whose spending drifted from its figures is read again at most this many times an analysisInterval. */
+const DRIFT_READS = 3;
 const MAINTENANCE_EVERY_MS = HOUR_MS;
 const WATCH_DEBOUNCE_MS = 300;
 /**
@@ -455,13 +457,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const input = judgeInput(state, t, thresholds);
     if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, d.stabilityWindow)) });
     let f = figures.get(result.key);
-    if (f === undefined || t >= figuresDue.get(result.key)! || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result)) {
+    if (f === undefined || t >= figuresDue.get(result.key)! || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result) || drifted(analyze, f, state, t)) {
       const lifetime = f === undefined ? d.analysisInterval * (1 - random()) : d.analysisInterval;
       f = readFigures(analyze, result.key, state, t);
       figures.set(result.key, f);
       figuresDue.set(result.key, t + lifetime);
     }
     return analyze.judge(input, f);
+  }
+
+  /**
+   * Whether a key's figures are read again before analysisInterval ends because it spent otherwise
+   * than they say (SplitAnalyze.drifted): no sooner than a third of the interval after they were
+   * read, so a key whose spending changed is read about as often as a steady one was with a third of
+   * the interval, and a steady key once an interval.
+   */
+  function drifted(analyze: SplitAnalyze, f: HistoryFigures, state: KeyState, t: number): boolean {
+    return analyze.drifted !== undefined && t - f.at >= cfg.raw.defaults.analysisInterval / DRIFT_READS && analyze.drifted(f, state);
   }
 
   /**

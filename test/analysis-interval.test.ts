@@ -4,7 +4,8 @@
  * live state (exhaustion, limits, readiness) on every run.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { analyzeKey } from '../src/analysis/index.js';
+import { analyzeKey, SPEND_DRIFT, spendDrifted } from '../src/analysis/index.js';
+import type { HistoryFigures } from '../src/analysis/types.js';
 import { figuresMoved } from '../src/daemon.js';
 import type { KeyState } from '../src/state.js';
 import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/sim.js';
@@ -80,9 +81,9 @@ describe('analysisInterval', () => {
     const history = store.history.bind(store);
     store.history = (key, since) => (reads.push((clock.now - T0) / MIN), history(key, since));
 
+    // Spending nothing, so nothing drifts (see 'spend that drifts' below).
     for (let min = 0; min <= 26; min++) {
       clock.now = T0 + min * MIN;
-      sim.setKey(KEY, { usage: 10 + min });
       await td.daemon.runOnce();
     }
 
@@ -175,6 +176,93 @@ describe('the kept week, spread', () => {
     // The first figures live 2.5 minutes (half of 5), so the runs read at 0, 5, 10, ...; the first
     // kept week serves 30 minutes (half of the hour), the next ones 60.
     expect(week).toEqual([0, 30, 90, 150]);
+  });
+});
+
+describe('spend that drifts from the kept figures', () => {
+  /** A key read every 15 minutes (random 0.99: its first figures live 15 min too), spending `perMin(min)` a minute. */
+  async function reads(perMin: (min: number) => number, minutes: number): Promise<number[]> {
+    sim = await startOpenRouterSim({ keys: [{ key: KEY, limit: 10_000, limitReset: null, usage: 10 }] });
+    const clock = { now: T0 };
+    td = await startTestDaemon({ yaml: yamlOf('15m', sim.url), env: { KEY }, analyze: analyzeKey, now: () => clock.now, random: () => 0.01 });
+    const out: number[] = [];
+    const store = td.daemon.store;
+    const history = store.history.bind(store);
+    store.history = (key, since) => (out.push((clock.now - T0) / MIN), history(key, since));
+    let usage = 10;
+    for (let min = 0; min <= minutes; min++) {
+      clock.now = T0 + min * MIN;
+      if (min > 0) usage += perMin(min);
+      sim.setKey(KEY, { usage });
+      await td.daemon.runOnce();
+    }
+    return out;
+  }
+
+  it('a key spending steadily is read once an interval', async () => {
+    // Its first figures (one sample) know no rate, and it spends: read again after a third of 15m.
+    expect(await reads(() => 1, 50)).toEqual([0, 5, 20, 35, 50]);
+  });
+
+  it('a key that triples or stops spending is read a third of the interval after its last read, until its 1h rate has caught up', async () => {
+    // Read at 20; from minute 23 on it spends otherwise. Its 1h rate moves over the hour that follows.
+    const every5 = [0, 5, 20, 25, 30, 35, 40, 45, 50];
+    expect(await reads((m) => (m <= 22 ? 1 : 3), 50)).toEqual(every5);
+    await td!.cleanup();
+    await sim!.close();
+    td = undefined;
+    expect(await reads((m) => (m <= 22 ? 1 : 0), 50)).toEqual(every5);
+    await td!.cleanup();
+    await sim!.close();
+    td = undefined;
+    // Steady at the new rate from 23 on: once the 1h rate has caught up, 15 minutes apart again.
+    const out = await reads((m) => (m <= 22 ? 1 : 3), 130);
+    const gaps = out.slice(1).map((r, i) => r - out[i]!);
+    expect(gaps.slice(0, 2)).toEqual([5, 15]);
+    expect(gaps.slice(-2)).toEqual([15, 15]);
+    expect(Math.min(...gaps)).toBe(5);
+  });
+
+  it('within the drift, or idle, it is not', async () => {
+    expect(await reads((m) => (m % 2 === 0 ? 1.2 : 0.9), 50)).toEqual([0, 5, 20, 35, 50]);
+    await td!.cleanup();
+    await sim!.close();
+    td = undefined;
+    expect(await reads(() => 0, 50)).toEqual([0, 15, 30, 45]);
+  });
+
+  describe('spendDrifted', () => {
+    const t = T0 + 10 * MIN;
+    const rate = (perHour: number, window: '1h' | '24h' = '1h', source: 'usage' | 'balance' = 'usage') => ({ window, currency: 'USD' as const, perHour, source, spanMs: 3_600_000, samples: 61 });
+    const figures = (over: Partial<HistoryFigures> = {}): HistoryFigures => ({
+      at: T0,
+      burn: { rates: [rate(60)], balanceRates: [rate(120, '1h', 'balance')] },
+      stability: { ratio: 1, windowMs: 86_400_000, samples: 1, consecutiveFailures: 0, flaps: 0, failures: {} },
+      last: {},
+      samples: 1,
+      spend: { at: T0, usage: 100, balance: 50, currency: 'USD' },
+      ...over,
+    });
+    const state = (facts: KeyState['facts'], lastRunAt = t) => keyState('k', { lastRunAt, facts: { currency: 'USD', ...facts } });
+
+    it.each<[string, HistoryFigures, KeyState, boolean]>([
+      ['spent what the 1h rate says (10 in 10 min at 60/h)', figures(), state({ usage: { total: 110 } }), false],
+      [`off by less than ${SPEND_DRIFT * 100}% of the larger`, figures(), state({ usage: { total: 107.6 } }), false],
+      ['spent less: by more than that', figures(), state({ usage: { total: 107.4 } }), true],
+      ['spent more: by more than that', figures(), state({ usage: { total: 113.4 } }), true],
+      ['spent nothing against a rate', figures(), state({ usage: { total: 100 } }), true],
+      ['spent against no 1h rate (only a 24h one)', figures({ burn: { rates: [rate(60, '24h')], balanceRates: [] } }), state({ usage: { total: 100.5 } }), true],
+      ['spent nothing against no rate', figures({ burn: { rates: [], balanceRates: [] } }), state({ usage: { total: 100 } }), false],
+      ['the usage went down (a replaced counter: figuresMoved)', figures(), state({ usage: { total: 5 } }), false],
+      ['no usage total: the balance, against the balance rate', figures(), state({ balance: 30 }), false],
+      ['no usage total: the balance fell faster', figures(), state({ balance: 20 }), true],
+      ['a top-up (figuresMoved)', figures(), state({ balance: 80 }), false],
+      ['another currency (figuresMoved)', figures(), state({ currency: 'CNY', usage: { total: 200 } }), false],
+      ['no mark (the figures knew no run)', figures({ spend: undefined }), state({ usage: { total: 200 } }), false],
+      ['no run since', figures(), state({ usage: { total: 200 } }, T0), false],
+    ])('%s', (_name, f, s, drifted) => {
+      expect(spendDrifted(f, s)).toBe(drifted);
+    });
   });
 });
 

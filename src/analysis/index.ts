@@ -13,7 +13,7 @@ import { HOUR_MS } from './periods.js';
 import { share } from '../share.js';
 import { stability } from './stability.js';
 import type { Currency } from '../../probes/types.js';
-import type { AnalyzeInput, HistoryFigures, HistorySample, KeyAnalysis, SplitAnalyze } from './types.js';
+import type { AnalyzeInput, BurnRate, HistoryFigures, HistorySample, KeyAnalysis, SpendMark, SplitAnalyze } from './types.js';
 
 /**
  * What analysis takes from a key's history: the burn rates, the stability and the last money the
@@ -31,6 +31,7 @@ export function historyFigures(input: Pick<AnalyzeInput, 'state' | 'history' | '
     stability: stability(history, now, input.stabilityWindowMs, state.lastRunAt !== undefined ? state.consecutiveFailures : undefined),
     last: lastMoney(history, now),
     samples: history.length,
+    ...withSpend(state),
   };
 }
 
@@ -120,7 +121,65 @@ export function nearFigures(input: Pick<AnalyzeInput, 'state' | 'history' | 'now
     stability: stability(history, now, input.stabilityWindowMs, state.consecutiveFailures),
     last,
     samples,
+    ...withSpend(state),
   };
+}
+
+/**
+ * How far the spend since a key's history figures were computed may depart from what their 1h rate
+ * predicts for that time, as a share of the larger of the two, before spendDrifted says so.
+ */
+export const SPEND_DRIFT = 0.25;
+
+/**
+ * Whether the key spent, since its figures were computed, otherwise than their 1h burn rate says:
+ * by more than SPEND_DRIFT of the larger of the spend and the prediction. So the daemon can keep a
+ * steady key's figures for the whole of defaults.analysisInterval and read a key's again early
+ * when it starts, stops or changes spending, or when spend leaving the 1h window moves the rate.
+ * The usage total says what was spent where the key has one, else the balance (which falls with
+ * the whole account: its 1h balance rate). A reset, a top-up or a change of currency is not drift:
+ * figuresMoved reads the figures again for those.
+ */
+export function spendDrifted(figures: HistoryFigures, state: AnalyzeInput['state']): boolean {
+  const mark = figures.spend;
+  const at = state.lastRunAt;
+  if (mark === undefined || at === undefined || !(at > mark.at) || fallbackCurrencyOf(state) !== mark.currency) return false;
+  const total = state.facts.usage?.total;
+  const balance = state.facts.balance;
+  let spent: number;
+  let rate: BurnRate | undefined;
+  if (mark.usage !== undefined && finite(total)) {
+    spent = total - mark.usage;
+    rate = hourlyRate(figures.burn.rates, mark.currency);
+  } else if (mark.balance !== undefined && finite(balance)) {
+    spent = mark.balance - balance;
+    rate = hourlyRate(figures.burn.balanceRates, mark.currency);
+  } else return false;
+  if (spent < 0) return false;
+  const predicted = ((rate?.perHour ?? 0) * (at - mark.at)) / HOUR_MS;
+  return Math.abs(spent - predicted) > SPEND_DRIFT * Math.max(spent, predicted);
+}
+
+function hourlyRate(rates: readonly BurnRate[], currency: Currency | undefined): BurnRate | undefined {
+  for (const r of rates) if (r.window === '1h' && r.currency === currency) return r;
+  return undefined;
+}
+
+/** The spend mark of figures computed from a key's state (none before its first run, or without usage or balance). */
+function withSpend(state: AnalyzeInput['state']): { spend?: SpendMark } {
+  const at = state.lastRunAt;
+  const { usage, balance } = state.facts;
+  const total = usage?.total;
+  if (at === undefined || (!finite(total) && !finite(balance))) return {};
+  // The store gives a sample the key's currency, else its balance's: the rates are in that one.
+  const spend: SpendMark = { at, currency: fallbackCurrencyOf(state) };
+  if (finite(total)) spend.usage = total;
+  if (finite(balance)) spend.balance = balance;
+  return { spend };
+}
+
+function finite(v: number | null | undefined): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
 }
 
 /** Whether `far` serves for figures at `now` (nearFigures' condition, to check before reading). */
@@ -220,6 +279,7 @@ export const analyzeKey: SplitAnalyze = Object.assign((input: AnalyzeInput): Key
   far: farFigures,
   near: nearFigures,
   farServes,
+  drifted: spendDrifted,
 });
 
 /** The store hands history oldest first; a caller that did not is not punished for it. */

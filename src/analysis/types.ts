@@ -176,6 +176,16 @@ export interface HistoryFigures {
   last: import('./exhaustion.js').LastMoney;
   /** History samples they were computed from. */
   samples: number;
+  /** Where the key's spend stood when they were computed (see spendDrifted in index.ts). */
+  spend?: SpendMark;
+}
+
+/** A key's live usage total and balance at its last run, in the currencies of its burn rates. */
+export interface SpendMark {
+  at: number;
+  usage?: number;
+  balance?: number;
+  currency: Currency;
 }
 
 /** analyzeKey, split: the history part can be kept a while and the live state judged against it. */
@@ -186,4 +196,6 @@ export type SplitAnalyze = Analyze & {
   far?: (input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>, lifetimeMs?: number) => import('./index.js').FarFigures | undefined;
   near?: (input: Pick<AnalyzeInput, 'state' | 'history' | 'now' | 'stabilityWindowMs'>, far: import('./index.js').FarFigures) => HistoryFigures | undefined;
   farServes?: (far: import('./index.js').FarFigures, input: Pick<AnalyzeInput, 'state' | 'now' | 'stabilityWindowMs'>) => boolean;
+  /** Whether the key spent since the figures were computed otherwise than their 1h rate says (index.ts). */
+  drifted?: (figures: HistoryFigures, state: import('../state.js').KeyState) => boolean;
 };

@@ -246,11 +246,13 @@ export const Config = z
         /**
          * Burn rates and stability come from a week of history: read and computed at most this often
          * per key (0 = every run), and at once after a failed or recovered run, a limit or usage reset,
-         * a top-up or a change of validity, provider or currency. Every run still judges the live state
-         * (exhaustion, risk, readiness, matrices) against them. What is read is the last 25 hours; the
-         * week before them is kept per key for an hour (analysis/index.ts, farFigures).
+         * a top-up or a change of validity, provider or currency. A key that spends otherwise than its
+         * figures' 1h rate says (by over 25%: it started, stopped or changed spending) has them read
+         * again after a third of this (analysis/index.ts, spendDrifted). Every run still judges the live
+         * state (exhaustion, risk, readiness, matrices) against them. What is read is the last 25 hours;
+         * the week before them is kept per key for an hour (analysis/index.ts, farFigures).
          */
-        analysisInterval: Duration.prefault('5m'),
+        analysisInterval: Duration.prefault('15m'),
         /** Spread first runs over this much of the interval so keys do not fire together. */
         jitter: z.number().min(0).max(1).default(1),
         /** Concurrent probe runs per provider. */

@@ -81,6 +81,9 @@ export interface StoreStats {
   pending: number;
   /** Key states held back by stateSaveIntervalMs. */
   deferredStates: number;
+  /** history() calls, and the samples they returned (what analysis reads). */
+  historyReads: number;
+  historySamples: number;
 }
 
 export interface RollupResult {
@@ -187,7 +190,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
 
   let queue: Write[] = [];
   let timer: NodeJS.Timeout | undefined;
-  const counters = { flushes: 0, rowsWritten: 0 };
+  const counters = { flushes: 0, rowsWritten: 0, historyReads: 0, historySamples: 0 };
   let closed = false;
   /** Per key, the rollup of the newest hour it ran in: every run is folded into it as recorded. */
   const current = new Map<string, RollupRow>();
@@ -331,6 +334,13 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   }
 
   function history(key: string, sinceMs: number): HistorySample[] {
+    const out = historySince(key, sinceMs);
+    counters.historyReads++;
+    counters.historySamples += out.length;
+    return out;
+  }
+
+  function historySince(key: string, sinceMs: number): HistorySample[] {
     // The key's current hour: the newest it ran in (in memory once it ran in this process).
     const boundary = current.get(key)?.hour ?? (selectLatestHour.get(key) as number | null);
     if (boundary === null) return rawRuns(key, sinceMs, NO_END);
