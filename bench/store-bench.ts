@@ -13,7 +13,7 @@ import type { KeyState } from '../src/state.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
 import { createHash } from 'node:crypto';
 import { maskSecret } from '../src/secret.js';
-import { benchKeyName, benchKeyValue } from './keys.js';
+import { benchKeyName, benchKeyValue, benchMoney } from './keys.js';
 
 const DAY_MS = 86_400_000;
 
@@ -30,16 +30,19 @@ function sumOf(bytes: Record<string, number>, names: readonly string[]): number 
 const RAW_OBJECTS = ['probe_runs', 'probe_runs_key_at', 'probe_runs_at'];
 const ROLLUP_OBJECTS = ['rollups', 'rollups_hour', 'sqlite_autoindex_rollups_1'];
 
-/** What one OpenRouter key run records (the shape runKey produces for /key + /models/user). */
-export function sampleRun(i: number, at: number): RunRecord {
-  const usage = (i % 97) * 1.5 + (at % DAY_MS) / 3_600_000 * 0.01;
+/**
+ * What one OpenRouter key run records (the shape runKey produces for /key + /models/user): key i's
+ * run at `at`, its money as benchMoney says with its spending anchored at `anchor`.
+ */
+export function sampleRun(i: number, at: number, anchor: number): RunRecord {
+  const m = benchMoney(i, at, anchor);
   const facts: KeyFacts = {
     valid: true,
     currency: 'USD',
-    usage: { total: usage, daily: usage / 30, weekly: usage / 4, monthly: usage },
-    limit: i % 4 === 0 ? null : 200,
-    limitRemaining: i % 4 === 0 ? null : 200 - usage,
-    limitReset: i % 4 === 2 ? 'monthly' : null,
+    usage: { total: m.total, daily: m.daily, weekly: m.weekly, monthly: m.monthly },
+    limit: m.limit,
+    limitRemaining: m.limitRemaining,
+    limitReset: m.limitReset,
   };
   const outcomes: ProbeOutcome[] = [
     { probe: 'current_key', ok: true, durationMs: 3, at, facts },
@@ -89,7 +92,7 @@ export function measureStorage(dir: string, o: { keys: number; days: number; int
   for (let t = start; t < end; t += step) {
     for (let i = 0; i < o.keys; i++) {
       // Spread keys across the interval like the scheduler's jitter does.
-      store.recordRun(sampleRun(i, t + Math.floor((i * step) / o.keys)));
+      store.recordRun(sampleRun(i, t + Math.floor((i * step) / o.keys), end));
       runs++;
     }
   }
@@ -145,7 +148,7 @@ export function measureStorage(dir: string, o: { keys: number; days: number; int
 
 /** A key's last state as the daemon saves it (OpenRouter key with analysis), ~2 KB of JSON. */
 export function sampleState(i: number, now: number): KeyState {
-  const run = sampleRun(i, now - 30_000);
+  const run = sampleRun(i, now - 30_000, now);
   const watch = ['openrouter/auto', 'openrouter/bodybuilder', 'openrouter/free'];
   const facts: KeyFacts = {
     ...run.facts,
@@ -218,7 +221,7 @@ export interface StartupStoreOptions {
  */
 export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { file: string; cached: boolean; rows: number } {
   mkdirSync(cacheDir, { recursive: true });
-  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v4.db`);
+  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v6.db`);
   // A cached store older than its raw window would make the daemon's start-up rollup catch up
   // hours of raw rows, which is a different measurement; rebuild it instead.
   if (existsSync(file) && Date.now() - statSync(file).mtimeMs < Math.min(12, o.rawHours / 2) * HOUR_MS) {
@@ -249,10 +252,9 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
   // so this order leaves it as the daemon's hour-by-hour writes would.
   const writeRollups = db.transaction((i: number) => {
     const name = benchKeyName(i);
-    const unlimited = i % 4 === 0;
     for (let hour = firstHour; hour + HOUR_MS <= rawFrom; hour += HOUR_MS) {
-      const u = (i % 97) * 1.5 + ((hour - firstHour) / HOUR_MS) * 0.01;
-      insertRollup.run(name, hour, hour + HOUR_MS - 30_000, perHour, perHour, 4.2, u, u / 30, u / 4, u, unlimited ? null : 200, unlimited ? null : 200 - u, unlimited ? 1 : 0);
+      const m = benchMoney(i, hour + HOUR_MS - 30_000, o.now);
+      insertRollup.run(name, hour, hour + HOUR_MS - 30_000, perHour, perHour, 4.2, m.total, m.daily, m.weekly, m.monthly, m.limit, m.limitRemaining, m.limit === null ? 1 : 0);
       rows++;
     }
   });
@@ -274,14 +276,12 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
     const byKey = new Map<number, RollupRow>();
     for (const [at, i] of runs) {
       const name = benchKeyName(i);
-      const unlimited = i % 4 === 0;
-      const u = (i % 97) * 1.5 + ((at - firstHour) / HOUR_MS) * 0.01;
-      const limit = unlimited ? null : 200;
-      const remaining = unlimited ? null : 200 - u;
-      insertRaw.run(at, name, u, u / 30, u / 4, u, limit, remaining, unlimited ? 1 : 0, probes);
+      const m = benchMoney(i, at, o.now);
+      const unlimited = m.limit === null ? 1 : 0;
+      insertRaw.run(at, name, m.total, m.daily, m.weekly, m.monthly, m.limit, m.limitRemaining, unlimited, probes);
       let agg = byKey.get(i);
       if (agg === undefined) byKey.set(i, (agg = emptyRollup(name, hour)));
-      foldRaw(agg, { at, key: name, ok: 1, error_kind: null, duration_ms: 5, valid: 1, currency: 'USD', usage_total: u, usage_daily: u / 30, usage_weekly: u / 4, usage_monthly: u, limit_value: limit, limit_remaining: remaining, unlimited: unlimited ? 1 : 0, balance: null });
+      foldRaw(agg, { at, key: name, ok: 1, error_kind: null, duration_ms: 5, valid: 1, currency: 'USD', usage_total: m.total, usage_daily: m.daily, usage_weekly: m.weekly, usage_monthly: m.monthly, limit_value: m.limit, limit_remaining: m.limitRemaining, unlimited, balance: null });
       rows++;
     }
     for (const agg of byKey.values()) putRollup.run(agg);
@@ -358,7 +358,7 @@ export function measureHistoryDepth(
   rmSync(file, { force: true });
   const store = openStore(file);
   const now = Date.now();
-  for (let t = now - 7 * DAY_MS; t < now; t += o.intervalS * 1000) store.recordRun(sampleRun(0, t));
+  for (let t = now - 7 * DAY_MS; t < now; t += o.intervalS * 1000) store.recordRun(sampleRun(0, t, now));
   store.flush();
   store.rollupAndPrune(now, o.rawRetentionH * HOUR_MS, 30 * DAY_MS);
   const name = benchKeyName(0);
