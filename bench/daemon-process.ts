@@ -18,7 +18,7 @@ import { startDaemon, type Daemon } from '../src/daemon.js';
 import { makeIdentify } from '../src/identity.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
-import { applyHeapPolicy, heapPolicy } from '../src/runtime.js';
+import { applyHeapPolicy, heapPolicy, knownV8Flags } from '../src/runtime.js';
 import { cpuWindow, round, sampleRss } from './measure.js';
 
 export interface WindowFigures {
@@ -70,8 +70,9 @@ async function main(): Promise<void> {
     }, 1000).unref();
   }
   // As `keywatch run` does once started (src/runtime.ts; KEYWATCH_HEAP=default keeps node's defaults).
-  void daemon.started.then(() => {
-    applyHeapPolicy(heapPolicy());
+  void daemon.started.then(async () => {
+    const policy = heapPolicy();
+    applyHeapPolicy(policy, policy === 'small' ? await knownV8Flags() : undefined);
     // BENCH_V8_FLAGS: further V8 flags set at run time after the policy, for measuring GC settings.
     for (const f of (process.env.BENCH_V8_FLAGS ?? '').split(' ').filter(Boolean)) setFlagsFromString(f);
   });

@@ -23,6 +23,7 @@
  * between mark-compacts can be set at run time (FEWER_MARK_COMPACTS). It is not a heap cap: a
  * larger fleet uses more memory rather than crashing.
  */
+import { execFile } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 
 /**
@@ -47,12 +48,46 @@ export function heapPolicy(env: Record<string, string | undefined> = process.env
   throw new Error(`KEYWATCH_HEAP must be one of ${HEAP_POLICIES.join(', ')} (got ${JSON.stringify(v)})`);
 }
 
-/** Applies the policy to this process (after start-up). Returns the V8 flags it set. */
-export function applyHeapPolicy(policy: HeapPolicy): string[] {
+/**
+ * Applies the policy to this process (after start-up). Returns the V8 flags it set. `known`, the V8
+ * flags this node knows (knownV8Flags), lets `small` also set the one whose name changed between V8
+ * versions (oneReducerGc); without it, that one is left out.
+ */
+export function applyHeapPolicy(policy: HeapPolicy, known?: ReadonlySet<string>): string[] {
   if (policy === 'default') return [];
-  const flags = policy === 'fast' ? ['--no-allocation-site-pretenuring'] : ['--optimize-for-size', '--no-allocation-site-pretenuring', ...FEWER_MARK_COMPACTS];
+  const flags =
+    policy === 'fast'
+      ? ['--no-allocation-site-pretenuring']
+      : ['--optimize-for-size', '--no-allocation-site-pretenuring', ...FEWER_MARK_COMPACTS, ...(known === undefined ? [] : oneReducerGc(known))];
   for (const f of flags) setFlagsFromString(f);
   return flags;
+}
+
+/**
+ * The names of the V8 flags this node knows, without their dashes (`node --v8-options`, run once,
+ * ~40 ms in a process of its own); empty when that fails.
+ */
+export function knownV8Flags(execPath = process.execPath): Promise<Set<string>> {
+  return new Promise((resolve) => {
+    execFile(execPath, ['--v8-options'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: 30_000 }, (err, out) => {
+      resolve(err === null ? new Set([...out.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]!)) : new Set());
+    });
+  });
+}
+
+/**
+ * With `small`: V8's memory reducer collects once, not twice. Some 8 s after a mark-compact that
+ * grew the heap it marks the whole heap again, and a second time soon after: at 10,000 keys two of
+ * every 3-4 mark-compacts in a minute were its pair, the second freeing ~2 MB. Node 20's V8 calls the
+ * flag --memory-reducer-single-gc; later V8s (Node 24's) replaced it with
+ * --memory-reducer-gc-count, and V8 prints an error for a flag it does not know, so the name is
+ * chosen from the flags this node knows. Measured at 10,000 keys (docs/performance.md, fix 56): V8's
+ * worker threads ~0.45 s a minute against ~1.0-1.1, for ~5 MB more RSS.
+ */
+export function oneReducerGc(known: ReadonlySet<string>): string[] {
+  if (known.has('memory-reducer-gc-count')) return ['--memory-reducer-gc-count=1'];
+  if (known.has('memory-reducer-single-gc')) return ['--memory-reducer-single-gc'];
+  return [];
 }
 
 /**
@@ -62,9 +97,10 @@ export function applyHeapPolicy(policy: HeapPolicy): string[] {
  * old generation grow 20% past its live size first (~20 MB at 10,000 keys, ~6 MB at 1,000); V8
  * reads it whenever it sets a limit after a collection, so it works at run time, and the limit
  * stays relative to the heap: not a cap. V8's memory reducer, which collects twice 8 s after a
- * mark-compact that grew the heap, is left as it is: the flag for its wait applies only to its
- * other trigger in this V8, and `--no-memory-reducer` only when the heap is set up
- * (docs/performance.md, fix 54). test/runtime.test.ts checks that the running node knows every
- * flag a policy sets (V8 prints an error for an unknown one and goes on without it).
+ * mark-compact that grew the heap, collects once (oneReducerGc); its wait cannot be changed (the
+ * flag for it applies only to its other trigger in Node 20's V8) and `--no-memory-reducer` works
+ * only when the heap is set up (docs/performance.md, fixes 54 and 56). test/runtime.test.ts checks
+ * that the running node knows every flag a policy sets (V8 prints an error for an unknown one and
+ * goes on without it).
  */
 const FEWER_MARK_COMPACTS = ['--heap-growing-percent=20'];

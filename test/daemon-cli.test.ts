@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 
 const dir = mkdtempSync(join(tmpdir(), 'kw-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,5 +81,29 @@ describe('usage mistakes are one line, not a crash', () => {
 
     expect(res.status).toBe(code);
     expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^keywatch ${command}: Unknown option '--confg'`))]);
+  });
+});
+
+describe('keywatch run: the heap policy', () => {
+  it("once started, sets the small heap's flags, the memory reducer's by the name this node knows, and no flag V8 refuses", async () => {
+    const file = join(dir, 'heap.yaml');
+    writeFileSync(file, `server: { listen: "127.0.0.1:0" }\nstorage: { path: ${join(dir, 'heap.db')} }\nkeys: []\n`);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', file], {
+      cwd: join(import.meta.dirname, '..'),
+      env: { PATH: process.env.PATH, KEYWATCH_LOG_LEVEL: 'debug' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await vi.waitFor(() => expect(out).toContain('heap policy applied'), { timeout: 20_000, interval: 100 });
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    const line = JSON.parse(out.split('\n').find((l) => l.includes('heap policy applied'))!) as { flags: string[] };
+    expect(line.flags).toEqual(expect.arrayContaining(['--optimize-for-size', '--heap-growing-percent=20']));
+    expect(line.flags.filter((f) => f.startsWith('--memory-reducer-'))).toHaveLength(1);
+    expect(out).not.toMatch(/unrecognized flag/i);
   });
 });

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { getHeapStatistics } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyHeapPolicy, HEAP_POLICIES, heapPolicy } from '../src/runtime.js';
+import { applyHeapPolicy, HEAP_POLICIES, heapPolicy, knownV8Flags, oneReducerGc } from '../src/runtime.js';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 let td: TestDaemon | undefined;
@@ -39,14 +39,28 @@ describe('heap policy', () => {
     expect(getHeapStatistics().heap_size_limit).toBe(limit);
   });
 
-  it('sets only flags this node knows (V8 prints an error for an unknown one and goes on without it)', () => {
+  it('sets only flags this node knows (V8 prints an error for an unknown one and goes on without it)', async () => {
     const known = new Set(
       [...execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]),
     );
-    const flags = HEAP_POLICIES.flatMap((p) => applyHeapPolicy(p)).map((f) => f.replace(/^--(no-)?/, '').replace(/=.*$/, ''));
+    const found = await knownV8Flags();
+    const flags = HEAP_POLICIES.flatMap((p) => applyHeapPolicy(p, found)).map((f) => f.replace(/^--(no-)?/, '').replace(/=.*$/, ''));
 
+    expect(found).toEqual(known);
     expect(flags).toContain('heap-growing-percent');
+    // This node has the memory reducer's flag under one of its names.
+    expect(flags.filter((f) => f.startsWith('memory-reducer-'))).toHaveLength(1);
     expect(flags.filter((f) => !known.has(f))).toEqual([]);
+  });
+
+  it("the memory reducer's single collection by the name this V8 gives it, or not at all", async () => {
+    expect(oneReducerGc(new Set(['memory-reducer-single-gc']))).toEqual(['--memory-reducer-single-gc']);
+    expect(oneReducerGc(new Set(['memory-reducer-gc-count']))).toEqual(['--memory-reducer-gc-count=1']);
+    expect(oneReducerGc(new Set(['memory-reducer-gc-count', 'memory-reducer-single-gc']))).toEqual(['--memory-reducer-gc-count=1']);
+    expect(oneReducerGc(new Set())).toEqual([]);
+    // A node that cannot be asked: no flag, no error.
+    expect(await knownV8Flags('/nonexistent/node')).toEqual(new Set());
+    expect(applyHeapPolicy('small', new Set())).toEqual(['--optimize-for-size', '--no-allocation-site-pretenuring', '--heap-growing-percent=20']);
   });
 });
 

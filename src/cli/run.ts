@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { createAlerting } from '../alerting/index.js';
 import { analyzeKey } from '../analysis/index.js';
 import { startDaemon } from '../daemon.js';
-import { applyHeapPolicy, heapPolicy, type HeapPolicy } from '../runtime.js';
+import { applyHeapPolicy, heapPolicy, knownV8Flags, type HeapPolicy } from '../runtime.js';
 import { ConfigError, formatIssue } from '../errors.js';
 import { makeIdentify } from '../identity.js';
 import { createLogger } from '../log.js';
@@ -71,8 +71,8 @@ const run: Command = async (args, io) => {
     throw err;
   }
   // Start-up done: from now on V8 keeps a smaller heap, unless KEYWATCH_HEAP chose otherwise (src/runtime.ts).
-  void daemon.started.then(() => {
-    const flags = applyHeapPolicy(heap);
+  void daemon.started.then(async () => {
+    const flags = applyHeapPolicy(heap, heap === 'small' ? await knownV8Flags() : undefined);
     if (flags.length > 0) log.debug({ flags }, 'heap policy applied');
   });
   await daemon.stopped;
