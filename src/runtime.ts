@@ -81,8 +81,9 @@ export function knownV8Flags(execPath = process.execPath): Promise<Set<string>> 
  * every 3-4 mark-compacts in a minute were its pair, the second freeing ~2 MB. Node 20's V8 calls the
  * flag --memory-reducer-single-gc; later V8s (Node 24's) replaced it with
  * --memory-reducer-gc-count, and V8 prints an error for a flag it does not know, so the name is
- * chosen from the flags this node knows. Measured at 10,000 keys (docs/performance.md, fix 56): V8's
- * worker threads ~0.45 s a minute against ~1.0-1.1, for ~5 MB more RSS.
+ * chosen from the flags this node knows. Measured at 10,000 keys, three windows each (docs/performance.md,
+ * fix 56): V8's worker threads 0.43, 1.12 and 0.76 s a minute against 1.09, 1.15 and 1.30: the
+ * gain comes in the windows where the reducer fires.
  */
 export function oneReducerGc(known: ReadonlySet<string>): string[] {
   if (known.has('memory-reducer-gc-count')) return ['--memory-reducer-gc-count=1'];

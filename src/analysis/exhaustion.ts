@@ -42,7 +42,8 @@ export interface Money {
   balanceCurrency: Currency;
 }
 
-const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** A finite number (money fields may be null, missing or garbage). */
+export const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** The latest limit, limit remaining and balance the history holds (at or before now). */
 export function lastMoney(history: readonly HistorySample[], now: number): LastMoney {

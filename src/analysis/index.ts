@@ -5,7 +5,7 @@
  */
 import { burnRates, farBurn, WINDOW_MS, type FarBurn } from './burn.js';
 import { effectiveThresholds } from './defaults.js';
-import { exhaustion, lastMoney, moneyOf } from './exhaustion.js';
+import { exhaustion, lastMoney, moneyOf, num } from './exhaustion.js';
 import { limitMatrix, modelMatrix } from './matrix.js';
 import { readiness } from './readiness.js';
 import { risk } from './risk.js';
@@ -148,10 +148,10 @@ export function spendDrifted(figures: HistoryFigures, state: AnalyzeInput['state
   const balance = state.facts.balance;
   let spent: number;
   let rate: BurnRate | undefined;
-  if (mark.usage !== undefined && finite(total)) {
+  if (mark.usage !== undefined && num(total)) {
     spent = total - mark.usage;
     rate = hourlyRate(figures.burn.rates, mark.currency);
-  } else if (mark.balance !== undefined && finite(balance)) {
+  } else if (mark.balance !== undefined && num(balance)) {
     spent = mark.balance - balance;
     rate = hourlyRate(figures.burn.balanceRates, mark.currency);
   } else return false;
@@ -160,7 +160,7 @@ export function spendDrifted(figures: HistoryFigures, state: AnalyzeInput['state
   return Math.abs(spent - predicted) > SPEND_DRIFT * Math.max(spent, predicted);
 }
 
-function hourlyRate(rates: readonly BurnRate[], currency: Currency | undefined): BurnRate | undefined {
+function hourlyRate(rates: readonly BurnRate[], currency: Currency): BurnRate | undefined {
   for (const r of rates) if (r.window === '1h' && r.currency === currency) return r;
   return undefined;
 }
@@ -170,16 +170,12 @@ function withSpend(state: AnalyzeInput['state']): { spend?: SpendMark } {
   const at = state.lastRunAt;
   const { usage, balance } = state.facts;
   const total = usage?.total;
-  if (at === undefined || (!finite(total) && !finite(balance))) return {};
+  if (at === undefined || (!num(total) && !num(balance))) return {};
   // The store gives a sample the key's currency, else its balance's: the rates are in that one.
   const spend: SpendMark = { at, currency: fallbackCurrencyOf(state) };
-  if (finite(total)) spend.usage = total;
-  if (finite(balance)) spend.balance = balance;
+  if (num(total)) spend.usage = total;
+  if (num(balance)) spend.balance = balance;
   return { spend };
-}
-
-function finite(v: number | null | undefined): v is number {
-  return typeof v === 'number' && Number.isFinite(v);
 }
 
 /** Whether `far` serves for figures at `now` (nearFigures' condition, to check before reading). */
