@@ -242,6 +242,34 @@ describe('identify (pure): declared providers are checked against what answered'
   });
 });
 
+describe("OpenRouter's /key answer: who answers", () => {
+  it('every run of every key gets the one identity for what was seen, frozen; another prefix gets another', async () => {
+    const a = `sk-or-v1-test-${'a'.repeat(50)}`;
+    const b = `sk-or-v1-test-${'b'.repeat(50)}`;
+    const other = 'test-or-proxy-key-0000000000';
+    const sim = await startOpenRouterSim({ keys: [{ key: a, limit: 10 }, { key: b }, { key: other }] });
+    const run = async (key: string) => {
+      const r = await runKey({ key: resolvedKey(key, sim.url, 'openrouter') }, { registry, http });
+      return r.facts.identity!;
+    };
+
+    const first = await run(a);
+    const again = await run(a);
+    const second = await run(b);
+    const unprefixed = await run(other);
+    await sim.close();
+
+    expect(again).toBe(first);
+    expect(second).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.evidence) && first.evidence.every((e) => Object.isFrozen(e))).toBe(true);
+    expect(first).toMatchObject({ provider: 'openrouter', matchesClaim: true });
+    expect(first.evidence.map((e) => e.signal)).toContain('sk-or- key prefix');
+    expect(unprefixed).not.toBe(first);
+    expect(unprefixed.evidence.map((e) => e.signal)).not.toContain('sk-or- key prefix');
+    expect(unprefixed.confidence).toBeLessThan(first.confidence);
+  });
+});
+
 describe('identification waits for the rate cap before every request', () => {
   it('provider auto without a base URL: one acquire per request across the candidate hosts, through runKey', async () => {
     const key = 'sk-ffffffffffffffffffffffffffffffff';

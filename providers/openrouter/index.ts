@@ -3,7 +3,7 @@
  * only), the models this key may use (`GET /models/user`, public `/models` as fallback), and
  * fleet discovery (`GET /keys`, management key). Facts from ../shared/reference/providers.md §1.
  */
-import type { KeyFacts, LimitReset, ModelAccess, RateLimits } from '../../probes/types.js';
+import type { Identity, IdentityEvidence, KeyFacts, LimitReset, ModelAccess, RateLimits } from '../../probes/types.js';
 import { ProbeError } from '../../src/errors.js';
 import { parseJson, parseRetryAfter, throwForTransientStatus, type GetOptions, type HttpResponse, type ScopedHttp } from '../../src/http/client.js';
 import type { AccountContext, DiscoveredKey, ProbeContext, ProviderAdapter } from '../../src/provider.js';
@@ -294,15 +294,29 @@ function keyLimitMessage(res: HttpResponse): boolean {
   return body.success && /key limit exceeded/i.test(body.data.error.message ?? '');
 }
 
-function openrouterIdentity(res: HttpResponse, ctx: ProbeContext): KeyFacts['identity'] {
-  const evidence = [{ signal: '/key answered with OpenRouter key fields (limit_remaining, is_management_key)', provider: 'openrouter', weight: 0.8 }];
+/**
+ * What /key's answer says of who answers. It can say one of four things (the header seen or not, the
+ * key's prefix or not), each built once and shared by every run of every key: a run's facts are
+ * never mutated (src/share.ts), and a new identity per run was ~5 objects to allocate, compare with
+ * the last run's and drop.
+ */
+function openrouterIdentity(res: HttpResponse, ctx: ProbeContext): Identity {
   const expose = res.headers['access-control-expose-headers'] ?? '';
-  if (/x-generation-id/i.test(expose) || res.headers['x-generation-id'] !== undefined) {
-    evidence.push({ signal: 'X-Generation-Id response header', provider: 'openrouter', weight: 0.5 });
-  }
-  if (/^sk-or-/.test(ctx.key.reveal())) evidence.push({ signal: 'sk-or- key prefix', provider: 'openrouter', weight: 0.6 });
+  const header = /x-generation-id/i.test(expose) || res.headers['x-generation-id'] !== undefined;
+  const prefix = /^sk-or-/.test(ctx.key.reveal());
+  const which = (header ? 1 : 0) | (prefix ? 2 : 0);
+  return (IDENTITIES[which] ??= identityOf(header, prefix));
+}
+
+const IDENTITIES: (Identity | undefined)[] = [];
+
+function identityOf(header: boolean, prefix: boolean): Identity {
+  const evidence = [{ signal: '/key answered with OpenRouter key fields (limit_remaining, is_management_key)', provider: 'openrouter', weight: 0.8 }];
+  if (header) evidence.push({ signal: 'X-Generation-Id response header', provider: 'openrouter', weight: 0.5 });
+  if (prefix) evidence.push({ signal: 'sk-or- key prefix', provider: 'openrouter', weight: 0.6 });
   const confidence = Math.min(0.99, 1 - evidence.reduce((p, e) => p * (1 - e.weight), 1));
-  return { provider: 'openrouter', confidence: round(confidence), matchesClaim: true, evidence };
+  for (const e of evidence) Object.freeze(e);
+  return Object.freeze({ provider: 'openrouter', confidence: round(confidence), matchesClaim: true, evidence: Object.freeze(evidence) as IdentityEvidence[] });
 }
 
 function shapeError(path: string, res: HttpResponse): ProbeError {
