@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeKey } from '../src/analysis/index.js';
-import { exhaustion, type Money } from '../src/analysis/exhaustion.js';
 import { classifyFailure } from '../src/analysis/stability.js';
 import type { AnalyzeInput, BurnRate, HistorySample, KeyAnalysis } from '../src/analysis/types.js';
 import type { KeyFacts } from '../probes/types.js';
@@ -227,32 +226,6 @@ describe('burn rate and exhaustion on synthetic histories', () => {
   });
 });
 
-describe("exhaustion's note, written when read", () => {
-  const r = (perHour: number): BurnRate => ({ window: '1h', currency: 'USD', perHour, source: 'usage', spanMs: HOUR, samples: 60 });
-  it.each<[string, Money, BurnRate[], BurnRate[], RegExp]>([
-    ['runs out', { currency: 'USD', balanceCurrency: 'USD', limit: 100, limitRemaining: 10 }, [r(1)], [], /^limit runs out in 10h at 1 USD\/h \(1h rate\)$/],
-    ['used up', { currency: 'USD', balanceCurrency: 'USD', limit: 100, limitRemaining: 0 }, [r(1)], [], /^spend limit exhausted \(remaining 0 USD\)$/],
-    [
-      'resets first, and the next period runs out',
-      { currency: 'USD', balanceCurrency: 'USD', limit: 10, limitRemaining: 9, limitReset: 'daily', resetAt: NOW + 2 * HOUR },
-      [r(1)],
-      [],
-      /^limit resets daily in 2h, before it would run out \(9h at 1 USD\/h\); but the full limit lasts only 10h of each daily period/,
-    ],
-    ['no spend limit', { currency: 'USD', balanceCurrency: 'USD', limit: null, limitRemaining: null }, [r(1)], [], /^no spend limit$/],
-    ['not burning', { currency: 'USD', balanceCurrency: 'USD', limit: 100, limitRemaining: 10 }, [r(0)], [], /^not burning$/],
-    ['the balance runs out first', { currency: 'USD', balanceCurrency: 'USD', limit: 100, limitRemaining: 50, balance: 2 }, [r(1)], [r(1)], /^balance runs out in 2h at 1 USD\/h/],
-  ])('%s', (_name, money, rates, balanceRates, note) => {
-    const ex = exhaustion(money, rates, balanceRates, NOW);
-
-    expect(Object.getOwnPropertyDescriptor(ex, 'note')?.get).toBeTypeOf('function');
-    expect(ex.note).toMatch(note);
-    expect(ex.note).toBe(ex.note);
-    expect(JSON.parse(JSON.stringify(ex)).note).toBe(ex.note);
-    expect({ ...ex }.note).toBe(ex.note);
-  });
-});
-
 describe('stability', () => {
   it.each([
     ['rate_limited', 'transient'],
@@ -357,42 +330,6 @@ describe('risk and readiness', () => {
     expect(a.readiness.nextActions.map((n) => n.action)).toContain(action);
     expect(a.readiness.checks?.find((c) => c.check === check && c.status !== 'pass')).toBeDefined();
     expect(a.readiness.reasons.some((r) => r.startsWith(`${check}:`))).toBe(true);
-  });
-
-  it('the verdict, judged before any text is written, is what the checks written later say; the texts are built once, when read', () => {
-    const flaky = series(2 * HOUR, 10 * 60_000, (at) => ({ usageTotal: 40, okRuns: at % (20 * 60_000) === 0 ? 1 : 0, failures: { server_error: 1 } }));
-    const cases: [KeyFacts, Partial<KeyState>, HistorySample[], Partial<AnalyzeInput>][] = [
-      [healthy, {}, ok, {}],
-      [{ valid: false, validity: 'revoked' }, {}, ok, {}],
-      [{ ...healthy, disabled: true }, {}, ok, {}],
-      [{ ...healthy, limitRemaining: 0 }, {}, ok, {}],
-      [{ ...healthy, limitRemaining: 4 }, {}, ok, {}],
-      [{ ...healthy, limitRemaining: 30 }, {}, ok, { thresholds: { limitRemainingBelow: 50 } }],
-      [{ ...healthy, balance: 0, balanceCurrency: 'USD' }, {}, ok, {}],
-      [{ ...healthy, balance: 3, balanceCurrency: 'USD' }, {}, ok, { thresholds: { balanceBelow: 5 } }],
-      [{ ...healthy, rateLimits: { requests: { limit: 100, remaining: 2 } } }, {}, ok, {}],
-      [{ ...healthy, identity: { provider: 'openrouter', confidence: 0.2, matchesClaim: true, evidence: [] } }, {}, ok, {}],
-      [{ ...healthy, expiresAt: NOW / 1000 - 60 }, {}, ok, {}],
-      [{ ...healthy, isManagementKey: true, expiresAt: NOW / 1000 + 3600 }, { provider: 'auto' }, ok, {}],
-      [healthy, { consecutiveFailures: 9 }, flaky, {}],
-      [healthy, {}, series(HOUR, 10 * 60_000, () => ({ usageTotal: 40, failures: { unknown_shape: 1 }, okRuns: 0 })), {}],
-      [{ ...healthy, models: { count: 3, source: 'user', access: { a: true, b: false }, pricingKnown: {} } }, { watchModels: ['a', 'b', 'c'] }, ok, {}],
-    ];
-    for (const [facts, st, history, extra] of cases) {
-      const r = analyze(facts, history, { st, ...extra }).readiness;
-      // Lazy: the texts are getters until read, then the same objects on every read.
-      expect(Object.getOwnPropertyDescriptor(r, 'checks')?.get).toBeTypeOf('function');
-      const checks = r.checks!;
-      expect(r.checks).toBe(checks);
-      expect(r.reasons).toBe(r.reasons);
-
-      const worst = checks.some((c) => c.status === 'fail') ? 'blocked' : checks.some((c) => c.status === 'warn') ? 'review' : 'ready';
-      expect(r.verdict).toBe(worst);
-      expect(checks.every((c) => c.detail.length > 0)).toBe(true);
-      expect(r.reasons).toEqual(worst === 'ready' ? [] : checks.filter((c) => c.status !== 'pass').map((c) => `${c.check}: ${c.detail}`));
-      // Serialised (API answers, the stored state) with its texts, as a plain object would be.
-      expect(JSON.parse(JSON.stringify(r))).toEqual({ verdict: r.verdict, reasons: r.reasons, nextActions: r.nextActions, checks });
-    }
   });
 
   it('an invalid key scores 1 and the reasons name it, without calling its failed runs instability', () => {

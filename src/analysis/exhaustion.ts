@@ -88,19 +88,8 @@ function fmtMoney(v: number, currency: Currency): string {
   return `${Number(v.toPrecision(4))} ${currency}`;
 }
 
-/**
- * When the key's limit or balance runs out at its burn rate. Its `note` (a sentence of durations and
- * money) is written when first read: the daemon projects every key on every run, and reads the note
- * only to answer the API, raise an alert or print a report.
- */
 export function exhaustion(money: Money, rates: readonly BurnRate[], balanceRates: readonly BurnRate[], now: number): Exhaustion {
-  return project(money, rates, balanceRates, now, false);
-}
-
-/** The projection; its notes are written when `text`, else at the first read of `note` (by projecting again). */
-function project(money: Money, rates: readonly BurnRate[], balanceRates: readonly BurnRate[], now: number, text: boolean): Exhaustion {
-  // `notes?.push(...)` does not build its argument when there are no notes.
-  const notes: string[] | undefined = text ? [] : undefined;
+  const notes: string[] = [];
   let best: { ms: number; against: 'limit' | 'balance'; rate: BurnRate } | undefined;
   let resetsFirst = false;
   let nextPeriodSeconds: number | undefined;
@@ -111,31 +100,31 @@ function project(money: Money, rates: readonly BurnRate[], balanceRates: readonl
     const remaining = money.limitRemaining;
     if (remaining <= 0) {
       best = { ms: 0, against: 'limit', rate: keyRate ?? zeroRate(money.currency) };
-      notes?.push(`spend limit exhausted (remaining ${fmtMoney(remaining, money.currency)})`);
+      notes.push(`spend limit exhausted (remaining ${fmtMoney(remaining, money.currency)})`);
     } else if (keyRate === undefined || keyRate.perHour <= 0) {
-      notes?.push(keyRate === undefined ? 'no spend history yet' : 'not burning');
+      notes.push(keyRate === undefined ? 'no spend history yet' : 'not burning');
     } else {
       used = keyRate;
       const ms = (remaining / keyRate.perHour) * HOUR_MS;
       if (money.resetAt !== undefined && money.resetAt > now && money.resetAt - now <= ms) {
         resetsFirst = true;
         const every = money.limitReset ?? 'period';
-        notes?.push(`limit resets ${every} in ${formatDuration(money.resetAt - now)}, before it would run out (${formatDuration(ms)} at ${fmtMoney(keyRate.perHour, money.currency)}/h)`);
+        notes.push(`limit resets ${every} in ${formatDuration(money.resetAt - now)}, before it would run out (${formatDuration(ms)} at ${fmtMoney(keyRate.perHour, money.currency)}/h)`);
         if (num(money.limit) && money.limit > 0 && money.limitReset) {
           const perPeriodMs = (money.limit / keyRate.perHour) * HOUR_MS;
           if (perPeriodMs < periodLengthMs(money.limitReset, money.resetAt)) {
             nextPeriodSeconds = Math.round((money.resetAt - now + perPeriodMs) / 1000);
-            notes?.push(`but the full limit lasts only ${formatDuration(perPeriodMs)} of each ${money.limitReset} period at this rate`);
+            notes.push(`but the full limit lasts only ${formatDuration(perPeriodMs)} of each ${money.limitReset} period at this rate`);
           }
         }
       } else if (ms <= MAX_PROJECTION_MS) {
         best = { ms, against: 'limit', rate: keyRate };
       } else {
-        notes?.push('limit lasts more than a year at this rate');
+        notes.push('limit lasts more than a year at this rate');
       }
     }
   } else if (money.limit === null || money.limitRemaining === null) {
-    notes?.push('no spend limit');
+    notes.push('no spend limit');
   }
 
   if (num(money.balance)) {
@@ -143,7 +132,7 @@ function project(money: Money, rates: readonly BurnRate[], balanceRates: readonl
     const rate = pickRate(balanceRates, money.balanceCurrency) ?? pickRate(rates, money.balanceCurrency);
     if (money.balance <= 0) {
       best = { ms: 0, against: 'balance', rate: rate ?? zeroRate(money.balanceCurrency) };
-      notes?.push(`balance exhausted (${fmtMoney(money.balance, money.balanceCurrency)})`);
+      notes.push(`balance exhausted (${fmtMoney(money.balance, money.balanceCurrency)})`);
     } else if (rate !== undefined && rate.perHour > 0) {
       const ms = (money.balance / rate.perHour) * HOUR_MS;
       if (ms <= MAX_PROJECTION_MS && (best === undefined || ms < best.ms)) best = { ms, against: 'balance', rate };
@@ -151,15 +140,11 @@ function project(money: Money, rates: readonly BurnRate[], balanceRates: readonl
     }
   }
 
-  let note: string | undefined;
-  const noteOf = (): string => (note ??= notes !== undefined ? notes.join('; ') || 'not burning' : project(money, rates, balanceRates, now, true).note);
   if (best === undefined) {
     return {
       resetsFirst,
       confidence: confidenceOf(used ?? keyRate),
-      get note() {
-        return noteOf();
-      },
+      note: notes.join('; ') || 'not burning',
       ...(nextPeriodSeconds !== undefined ? { nextPeriodSeconds } : {}),
       ...(used !== undefined ? { perHour: used.perHour, window: used.window } : {}),
     };
@@ -167,7 +152,7 @@ function project(money: Money, rates: readonly BurnRate[], balanceRates: readonl
   const seconds = Math.round(best.ms / 1000);
   const cur = best.against === 'limit' ? money.currency : money.balanceCurrency;
   if (best.ms > 0) {
-    notes?.unshift(
+    notes.unshift(
       `${best.against} runs out in ${formatDuration(best.ms)} at ${fmtMoney(best.rate.perHour, cur)}/h (${best.rate.window} rate)`,
     );
   }
@@ -176,9 +161,7 @@ function project(money: Money, rates: readonly BurnRate[], balanceRates: readonl
     against: best.against,
     resetsFirst,
     confidence: best.ms === 0 ? 'high' : confidenceOf(best.rate),
-    get note() {
-      return noteOf();
-    },
+    note: notes.join('; '),
     at: now + seconds * 1000,
     perHour: best.rate.perHour,
     window: best.rate.window,
