@@ -23,7 +23,7 @@ import { createScheduler, type Job, type JobOutcome, type Scheduler } from './sc
 import { startServer, type KeywatchServer } from './server.js';
 import { ownsKey, type Shard } from './shard.js';
 import type { KeyState } from './state.js';
-import { openStore, HOUR_MS, type Store, type StoreOptions } from './store/index.js';
+import { openStore, HOUR_MS, type HistoryOptions, type Store, type StoreOptions } from './store/index.js';
 import { pruneInSteps } from './store/prune.js';
 import { share } from './share.js';
 import type { ProbeKind, ProbeOutcome } from '../probes/types.js';
@@ -455,7 +455,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   function analyse(analyze: Analyze | SplitAnalyze, prev: KeyState, state: KeyState, result: RunResult, thresholds: ResolvedKey['thresholds'], t: number): KeyAnalysis {
     const d = cfg.raw.defaults;
     const input = judgeInput(state, t, thresholds);
-    if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, d.stabilityWindow)) });
+    if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, d.stabilityWindow), { cleanHourAsRollupAt: t }) });
     let f = figures.get(result.key);
     if (f === undefined || t >= figuresDue.get(result.key)! || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result) || drifted(analyze, f, state, t)) {
       const lifetime = f === undefined ? d.analysisInterval * (1 - random()) : d.analysisInterval;
@@ -482,12 +482,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
    */
   function readFigures(analyze: SplitAnalyze, key: string, state: KeyState, t: number): HistoryFigures {
     const stabilityWindowMs = cfg.raw.defaults.stabilityWindow;
+    // A clean current hour as its rollup, from memory: the same figures, no raw runs out of SQLite (HistoryOptions).
+    const read: HistoryOptions = { cleanHourAsRollupAt: t };
     const kept = farFigures.get(key);
     if (kept !== undefined && analyze.near !== undefined && analyze.farServes?.(kept, { state, now: t, stabilityWindowMs }) === true) {
-      const f = analyze.near({ state, history: store.history(key, kept.burn.cut), now: t, stabilityWindowMs }, kept);
+      const f = analyze.near({ state, history: store.history(key, kept.burn.cut, read), now: t, stabilityWindowMs }, kept);
       if (f !== undefined) return f;
     }
-    const input = { state, history: store.history(key, t - Math.max(ANALYSIS_HISTORY_MS, stabilityWindowMs)), now: t, stabilityWindowMs };
+    const input = { state, history: store.history(key, t - Math.max(ANALYSIS_HISTORY_MS, stabilityWindowMs), read), now: t, stabilityWindowMs };
     // As with figuresDue: a key's first kept week in this process serves a random part of the hour,
     // so the keys do not all read their week again in the same minute an hour after start-up.
     const far = analyze.far?.(input, kept === undefined ? FAR_LIFETIME_MS * (1 - random()) : FAR_LIFETIME_MS);

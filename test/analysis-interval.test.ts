@@ -79,7 +79,7 @@ describe('analysisInterval', () => {
     const reads: number[] = [];
     const store = td.daemon.store;
     const history = store.history.bind(store);
-    store.history = (key, since) => (reads.push((clock.now - T0) / MIN), history(key, since));
+    store.history = (key, since, o) => (reads.push((clock.now - T0) / MIN), history(key, since, o));
 
     // Spending nothing, so nothing drifts (see 'spend that drifts' below).
     for (let min = 0; min <= 26; min++) {
@@ -123,7 +123,7 @@ describe('the week before the last 25 hours, kept', () => {
     const store = td.daemon.store;
     const history = store.history.bind(store);
     const reads: { at: number; span: number }[] = [];
-    store.history = (key, since) => (reads.push({ at: clock.now, span: clock.now - since }), history(key, since));
+    store.history = (key, since, o) => (reads.push({ at: clock.now, span: clock.now - since }), history(key, since, o));
     const run = async (at: number, usage: number) => {
       clock.now = at;
       sim!.setKey(KEY, { usage });
@@ -167,7 +167,7 @@ describe('the kept week, spread', () => {
     const store = td.daemon.store;
     const history = store.history.bind(store);
     const week: number[] = [];
-    store.history = (key, since) => (clock.now - since === 7 * 24 * 60 * MIN && week.push((clock.now - T0) / MIN), history(key, since));
+    store.history = (key, since, o) => (clock.now - since === 7 * 24 * 60 * MIN && week.push((clock.now - T0) / MIN), history(key, since, o));
     for (let m = 0; m <= 160; m += 5) {
       clock.now = T0 + m * MIN;
       sim.setKey(KEY, { usage: 10 + m });
@@ -188,7 +188,7 @@ describe('spend that drifts from the kept figures', () => {
     const out: number[] = [];
     const store = td.daemon.store;
     const history = store.history.bind(store);
-    store.history = (key, since) => (out.push((clock.now - T0) / MIN), history(key, since));
+    store.history = (key, since, o) => (out.push((clock.now - T0) / MIN), history(key, since, o));
     let usage = 10;
     for (let min = 0; min <= minutes; min++) {
       clock.now = T0 + min * MIN;

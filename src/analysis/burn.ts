@@ -32,6 +32,11 @@ export interface Segment {
   source: SpendSource;
   /** `at` of the earlier of its two samples: a history read from after it does not hold this pair. */
   from: number;
+  /**
+   * The samples its later one stands for, when more than one: a current hour read as its rollup
+   * (HistorySample.detailSamples), whose runs a detailed read would have counted one by one.
+   */
+  samples?: number;
 }
 
 const WINDOW_FIELDS: readonly { period: LimitReset; field: 'usageDaily' | 'usageWeekly' | 'usageMonthly' }[] = [
@@ -119,14 +124,14 @@ export function spendSegments(
     if (hasUsage(s)) {
       if (prev !== undefined && (prev.currency ?? fallbackCurrency) === currency && s.at > prev.at) {
         const seg = usageSegment(prev, s, currency);
-        if (seg !== undefined) usage.push(seg);
+        if (seg !== undefined) usage.push(standsFor(seg, s));
       }
       prev = s;
     }
     if (num(s.balance)) {
       if (prevBalance !== undefined && (prevBalance.currency ?? fallbackCurrency) === currency && s.at > prevBalance.at) {
         const seg = balanceSegment(prevBalance, s, currency);
-        if (seg !== undefined) balance.push(seg);
+        if (seg !== undefined) balance.push(standsFor(seg, s));
       }
       prevBalance = s;
     }
@@ -190,6 +195,12 @@ export function farBurn(history: readonly HistorySample[], cut: number, validUnt
   return { cut, validUntil, usage: part(segs.usage, hasUsage), balance: part(segs.balance, (s) => num(s.balance)) };
 }
 
+/** The segment, counting the samples its later one stands for (see Segment.samples). */
+function standsFor(seg: Segment, later: HistorySample): Segment {
+  if (later.detailSamples !== undefined && later.detailSamples > 1) seg.samples = later.detailSamples;
+  return seg;
+}
+
 function add(acc: Map<Currency, SpendSum>, seg: Segment, overlap: number, spend: number): void {
   let a = acc.get(seg.currency);
   if (a === undefined) {
@@ -198,7 +209,7 @@ function add(acc: Map<Currency, SpendSum>, seg: Segment, overlap: number, spend:
   }
   a.spend += spend;
   a.covered += overlap;
-  a.segments++;
+  a.segments += seg.samples ?? 1;
   if (seg.source === 'usage') a.usage = true;
   else if (seg.source === 'usage_windows') a.windows = true;
 }

@@ -152,6 +152,11 @@ export interface HistorySample {
   limit?: number | null;
   limitRemaining?: number | null;
   balance?: number;
+  /**
+   * A key's current hour read as its rollup (the store's HistoryOptions.cleanHourAsRollupAt): the
+   * raw runs it stands for, so a burn rate counts the samples the detailed read would have.
+   */
+  detailSamples?: number;
 }
 
 export interface AnalyzeInput {

@@ -110,7 +110,7 @@ export interface Store {
    * raw runs (incl. runs still queued). Every run counted once. Only rollups whose last run is at or
    * after sinceMs (a rollup stands for its whole hour).
    */
-  history(key: string, sinceMs: number): HistorySample[];
+  history(key: string, sinceMs: number, opts?: HistoryOptions): HistorySample[];
   /** Raw runs (one sample each) with fromMs <= at < toMs, as far as rawRetention kept them. */
   rawRuns(key: string, fromMs: number, toMs: number): HistorySample[];
   /**
@@ -124,6 +124,23 @@ export interface Store {
   loadStates(): Map<string, KeyState>;
   stats(): StoreStats;
   close(): void;
+}
+
+export interface HistoryOptions {
+  /**
+   * The time the history is read for (the daemon's figures: see its readFigures). With it, the
+   * key's current hour comes as its rollup, held in memory, instead of its raw runs out of SQLite
+   * (scattered over as many table pages as the hour has runs: half of a figures read's cost), when
+   * - the key ran in this process this hour (its rollup is in memory, whole),
+   * - every run of the hour succeeded (no failures or flaps whose order would be lost), and
+   * - the sample before the hour (its previous hour's rollup) is within the hour before this time.
+   * Then the burn rates are those of the raw runs: the usage and balance telescope (the hour's spend
+   * from its last run is the sum of its runs' spends), and every window, the 1h one included, holds
+   * all of it. Else (the key's first hour, a gap before it, the last minute of an hour at a 60 s
+   * interval) the hour is read in detail. The stability ratio, samples, flaps and consecutive
+   * failures come out the same; the hour's latency is its mean, as every earlier hour's already is.
+   */
+  cleanHourAsRollupAt?: number;
 }
 
 type StateWrite = { kind: 'state'; state: KeyState; analysis: KeyAnalysis | undefined };
@@ -333,16 +350,17 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     return out;
   }
 
-  function history(key: string, sinceMs: number): HistorySample[] {
-    const out = historySince(key, sinceMs);
+  function history(key: string, sinceMs: number, opts?: HistoryOptions): HistorySample[] {
+    const out = historySince(key, sinceMs, opts?.cleanHourAsRollupAt);
     counters.historyReads++;
     counters.historySamples += out.length;
     return out;
   }
 
-  function historySince(key: string, sinceMs: number): HistorySample[] {
+  function historySince(key: string, sinceMs: number, cleanHourAsRollupAt: number | undefined): HistorySample[] {
     // The key's current hour: the newest it ran in (in memory once it ran in this process).
-    const boundary = current.get(key)?.hour ?? (selectLatestHour.get(key) as number | null);
+    const cur = current.get(key);
+    const boundary = cur?.hour ?? (selectLatestHour.get(key) as number | null);
     if (boundary === null) return rawRuns(key, sinceMs, NO_END);
     const from = hourOf(sinceMs);
     const out: HistorySample[] = [];
@@ -358,6 +376,21 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
         rows.sort((a, b) => a[0] - b[0]);
       }
       for (const c of rows) out.push(rollupSampleOf(c));
+    }
+    if (
+      cleanHourAsRollupAt !== undefined &&
+      cur !== undefined &&
+      sinceMs <= boundary &&
+      cur.runs > 0 &&
+      cur.ok_runs === cur.runs &&
+      out.length > 0 &&
+      out[out.length - 1]!.at >= cleanHourAsRollupAt - HOUR_MS
+    ) {
+      // After the rollups above, every one of an earlier hour: still oldest first.
+      const hour = rollupSampleOf(rollupColumnsOf(cur));
+      hour.detailSamples = cur.runs;
+      out.push(hour);
+      return out;
     }
     const lo = Math.max(sinceMs, boundary);
     const raw = rawRuns(key, lo, NO_END);
