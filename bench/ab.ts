@@ -11,7 +11,7 @@
  * tsconfig.build.json` in each checkout; `git worktree add DIR REV` makes the old one).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,8 +75,16 @@ export function formatSummary(s: AbSummary): string {
   return lines.join('\n');
 }
 
-async function runArm(dir: string, args: string[], json: string): Promise<ArmRun> {
-  const child = spawn(process.execPath, [join(dir, 'dist/bench/run.js'), ...args, '--json', json], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+async function runArm(arm: 'old' | 'new', dir: string, args: string[], json: string): Promise<ArmRun> {
+  // Each arm its own temporary directory, so its own cache of seeded stores: both arms found the
+  // shared one stale (it is kept half an hour) at once, built it at once and one failed.
+  const tmp = join(tmpdir(), `keywatch-ab-${arm}`);
+  mkdirSync(tmp, { recursive: true });
+  const child = spawn(process.execPath, [join(dir, 'dist/bench/run.js'), ...args, '--json', json], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, TMPDIR: tmp },
+  });
   const code = await new Promise<number | null>((done) => child.on('exit', done));
   if (code !== 0) throw new Error(`the benchmark in ${dir} exited ${code}`);
   return armRun(JSON.parse(readFileSync(json, 'utf8')));
@@ -94,7 +102,7 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'keywatch-ab-'));
   const rounds: { old: ArmRun; new: ArmRun }[] = [];
   for (let i = 0; i < Number(values.rounds); i++) {
-    const [o, n] = await Promise.all([runArm(oldDir, args, join(work, `old-${i}.json`)), runArm(newDir, args, join(work, `new-${i}.json`))]);
+    const [o, n] = await Promise.all([runArm('old', oldDir, args, join(work, `old-${i}.json`)), runArm('new', newDir, args, join(work, `new-${i}.json`))]);
     rounds.push({ old: o, new: n });
     console.error(`[ab] round ${i + 1}: old ${o.cpuMsPerRun} ms, new ${n.cpuMsPerRun} ms per key run`);
   }
