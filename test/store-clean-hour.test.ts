@@ -94,6 +94,39 @@ describe('a clean current hour read as its rollup', () => {
     expect(store.history('k', T0, { cleanHourAsRollupAt: T0 + 105 * MIN })).toHaveLength(1 + 15);
   });
 
+  it("reads in detail an hour whose money did not only move on (a usage counter that fell, a top-up), and one after an hour that learnt no money", () => {
+    const money = (at: number, usage: number | undefined, balance?: number): RunRecord => ({
+      at,
+      key: 'k',
+      provider: 'openrouter',
+      ok: true,
+      durationMs: 100,
+      facts: { valid: true, currency: 'USD', ...(usage !== undefined ? { usage: { total: usage } } : {}), ...(balance !== undefined ? { balance, balanceCurrency: 'USD' as const } : {}) },
+      outcomes: [],
+    });
+    const hourOf = (s: Store, hour: number, runs: (m: number) => RunRecord) => {
+      for (let m = 0; m < 60; m++) s.recordRun({ ...runs(m), at: T0 + hour * HOUR_MS + m * MIN });
+      return s.history('k', T0, { cleanHourAsRollupAt: T0 + hour * HOUR_MS + 30 * MIN }).length;
+    };
+
+    store = openStore(join(dir, 'fell.db'), { rollupsAtHourEnd: true });
+    expect(hourOf(store, 0, (m) => money(0, 1 + m))).toBe(60);
+    expect(hourOf(store, 1, (m) => money(0, 61 + m))).toBe(2); // moved on: its rollup
+    expect(hourOf(store, 2, (m) => money(0, m === 10 ? 0.5 : 121 + m))).toBe(2 + 60); // the counter fell once
+    store.close();
+
+    store = openStore(join(dir, 'topup.db'), { rollupsAtHourEnd: true });
+    hourOf(store, 0, (m) => money(0, undefined, 200 - m));
+    expect(hourOf(store, 1, (m) => money(0, undefined, 140 - m))).toBe(2);
+    expect(hourOf(store, 2, (m) => money(0, undefined, m < 15 ? 80 - m : 150 - m))).toBe(2 + 60); // a top-up
+    store.close();
+
+    store = openStore(join(dir, 'blind.db'), { rollupsAtHourEnd: true });
+    hourOf(store, 0, (m) => money(0, 1 + m));
+    hourOf(store, 1, () => money(0, undefined)); // runs that learnt no usage
+    expect(hourOf(store, 2, (m) => money(0, 61 + m))).toBe(2 + 60);
+  });
+
   it('gives the figures the detailed read gives: burn rates, stability ratio, last money', () => {
     store = openStore(join(dir, 's.db'), { rollupsAtHourEnd: true, maxBatch: 7 });
     const now = fill(store, 40);

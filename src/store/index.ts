@@ -132,12 +132,15 @@ export interface HistoryOptions {
    * key's current hour comes as its rollup, held in memory, instead of its raw runs out of SQLite
    * (scattered over as many table pages as the hour has runs: half of a figures read's cost), when
    * - the key ran in this process this hour (its rollup is in memory, whole),
-   * - every run of the hour succeeded (no failures or flaps whose order would be lost), and
-   * - the sample before the hour (its previous hour's rollup) is within the hour before this time.
+   * - every run of the hour succeeded (no failures or flaps whose order would be lost),
+   * - its money only moved on (no usage counter or window fell, no balance rose, one currency, runs
+   *   in order: UTC periods reset at an hour's start, so none resets inside it), and
+   * - the sample before the hour (its previous hour's rollup) carries every money value the hour
+   *   does and is within the hour before this time.
    * Then the burn rates are those of the raw runs: the usage and balance telescope (the hour's spend
    * from its last run is the sum of its runs' spends), and every window, the 1h one included, holds
-   * all of it. Else (the key's first hour, a gap before it, the last minute of an hour at a 60 s
-   * interval) the hour is read in detail. The stability ratio, samples, flaps and consecutive
+   * all of it. Else (the key's first hour, a gap or a failed hour before it, a top-up, the last
+   * minute of an hour at a 60 s interval) the hour is read in detail. The stability ratio, samples, flaps and consecutive
    * failures come out the same; the hour's latency is its mean, as every earlier hour's already is.
    */
   cleanHourAsRollupAt?: number;
@@ -211,6 +214,13 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   let closed = false;
   /** Per key, the rollup of the newest hour it ran in: every run is folded into it as recorded. */
   const current = new Map<string, RollupRow>();
+  /**
+   * Per key, the newest hour in which a run's money did not simply follow the one before it in the
+   * hour (a usage counter or window that fell, a balance that rose, another currency, a run out of
+   * order): that hour's spend is not its last values less the previous hour's, so
+   * history(cleanHourAsRollupAt) reads it in detail.
+   */
+  const uneven = new Map<string, number>();
   /** Rollups changed since the last flush, per key and hour; written with the raw rows. */
   let dirty = new Map<string, Map<number, RollupRow>>();
   /** rollupsAtHourEnd: the newest hour a recorded run fell in, and the hour before which every key's rollup was queued. */
@@ -337,6 +347,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
       if (hourEnd && cur !== undefined && cur !== agg) dirtyFor(params.key).set(cur.hour, cur);
       current.set(params.key, agg);
     }
+    if (agg.runs > 0 && unevenStep(agg, params)) uneven.set(params.key, hour);
     foldRaw(agg, params);
     if (!hourEnd || current.get(params.key) !== agg) dirtyFor(params.key).set(hour, agg);
     if (hour > newestHour) newestHour = hour;
@@ -383,8 +394,10 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
       sinceMs <= boundary &&
       cur.runs > 0 &&
       cur.ok_runs === cur.runs &&
+      uneven.get(key) !== boundary &&
       out.length > 0 &&
-      out[out.length - 1]!.at >= cleanHourAsRollupAt - HOUR_MS
+      out[out.length - 1]!.at >= cleanHourAsRollupAt - HOUR_MS &&
+      carriesMoney(out[out.length - 1]!, cur)
     ) {
       // After the rollups above, every one of an earlier hour: still oldest first.
       const hour = rollupSampleOf(rollupColumnsOf(cur));
@@ -594,6 +607,31 @@ function newSample(
     limitRemaining: unlimited === 1 ? null : unlimited === 0 ? (limitRemaining ?? undefined) : undefined,
     balance: balance ?? undefined,
   };
+}
+
+/** Whether a run's money did anything but follow the hour's last values on (see `uneven` in openStore). */
+function unevenStep(agg: RollupRow, p: RunParams): boolean {
+  if (p.at < agg.last_at || (p.currency !== null && agg.currency !== null && p.currency !== agg.currency)) return true;
+  const fell = (before: number | null, after: number | null) => before !== null && after !== null && after < before;
+  return (
+    fell(agg.usage_total, p.usage_total) ||
+    fell(agg.usage_daily, p.usage_daily) ||
+    fell(agg.usage_weekly, p.usage_weekly) ||
+    fell(agg.usage_monthly, p.usage_monthly) ||
+    fell(p.balance, agg.balance)
+  );
+}
+
+/** Whether the sample before a clean hour carries every money value the hour's rollup does. */
+function carriesMoney(prev: HistorySample, hour: RollupRow): boolean {
+  return (
+    (hour.usage_total === null || prev.usageTotal !== undefined) &&
+    (hour.usage_daily === null || prev.usageDaily !== undefined) &&
+    (hour.usage_weekly === null || prev.usageWeekly !== undefined) &&
+    (hour.usage_monthly === null || prev.usageMonthly !== undefined) &&
+    (hour.balance === null || prev.balance !== undefined) &&
+    (prev.currency ?? null) === hour.currency
+  );
 }
 
 /** The columns selectRawRange returns, in its order. */
