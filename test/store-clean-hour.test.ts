@@ -127,6 +127,35 @@ describe('a clean current hour read as its rollup', () => {
     expect(hourOf(store, 2, (m) => money(0, 61 + m))).toBe(2 + 60);
   });
 
+  it('after a restart, reads in detail an hour whose runs before it did not only move their money on', () => {
+    const at = (m: number) => T0 + HOUR_MS + m * MIN;
+    const balanceRun = (m: number, balance: number): RunRecord => ({
+      at: at(m),
+      key: 'k',
+      provider: 'openrouter',
+      ok: true,
+      durationMs: 100,
+      facts: { valid: true, currency: 'USD', balance, balanceCurrency: 'USD' },
+      outcomes: [],
+    });
+    const restartAfter = (name: string, balanceAt: (m: number) => number): Store => {
+      const file = join(dir, name);
+      const first = openStore(file, { rollupsAtHourEnd: true });
+      for (let m = -60; m < 20; m++) first.recordRun(balanceRun(m, balanceAt(m)));
+      first.close();
+      const again = openStore(file, { rollupsAtHourEnd: true });
+      for (let m = 20; m < 30; m++) again.recordRun(balanceRun(m, balanceAt(m)));
+      return again;
+    };
+
+    store = restartAfter('even.db', (m) => 200 - m);
+    expect(store.history('k', T0, { cleanHourAsRollupAt: at(30) })).toHaveLength(2);
+    store.close();
+
+    store = restartAfter('topup.db', (m) => (m < 0 || m >= 10 ? 300 - m : 100 - m)); // topped up at 0:10, before the restart
+    expect(store.history('k', T0, { cleanHourAsRollupAt: at(30) })).toHaveLength(1 + 30);
+  });
+
   it('gives the figures the detailed read gives: burn rates, stability ratio, last money', () => {
     store = openStore(join(dir, 's.db'), { rollupsAtHourEnd: true, maxBatch: 7 });
     const now = fill(store, 40);

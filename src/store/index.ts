@@ -339,9 +339,12 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     if (closed) return;
     const params = runParams(run);
     const hour = hourOf(params.at);
+    const cur = current.get(params.key);
+    const inMemory = (cur !== undefined && cur.hour === hour) || dirty.get(params.key)?.has(hour) === true;
     // After a restart the first run of an hour loads the stored rollup, so counts continue.
     const agg = rollupOf(params.key, hour) ?? emptyRollup(params.key, hour);
-    const cur = current.get(params.key);
+    // What that rollup folded before the restart was not seen step by step here: its raw runs tell.
+    if (!inMemory && agg.runs > 0 && storedHourUneven(params.key, hour)) uneven.set(params.key, hour);
     if (cur === undefined || hour >= cur.hour) {
       // rollupsAtHourEnd: the key's previous hour has ended; its rollup leaves memory for SQLite.
       if (hourEnd && cur !== undefined && cur !== agg) dirtyFor(params.key).set(cur.hour, cur);
@@ -352,6 +355,26 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     if (!hourEnd || current.get(params.key) !== agg) dirtyFor(params.key).set(hour, agg);
     if (hour > newestHour) newestHour = hour;
     enqueue({ kind: 'run', params });
+  }
+
+  /** Whether the stored raw runs of a key's hour, in time order, did anything but move their money on (unevenStep). */
+  function storedHourUneven(key: string, hour: number): boolean {
+    const rows = selectRawRange.all(key, hour, hour + HOUR_MS) as RawColumns[];
+    const last = emptyRollup(key, hour);
+    let first = true;
+    for (const [at, , , , , currency, total, daily, weekly, monthly, , , , balance] of rows) {
+      const step = { at, currency, usage_total: total, usage_daily: daily, usage_weekly: weekly, usage_monthly: monthly, balance };
+      if (!first && unevenStep(last, step)) return true;
+      first = false;
+      last.last_at = at;
+      if (currency !== null) last.currency = currency;
+      if (total !== null) last.usage_total = total;
+      if (daily !== null) last.usage_daily = daily;
+      if (weekly !== null) last.usage_weekly = weekly;
+      if (monthly !== null) last.usage_monthly = monthly;
+      if (balance !== null) last.balance = balance;
+    }
+    return false;
   }
 
   /** Runs of `key` still in the queue with from <= at < to, as samples. */
@@ -610,7 +633,7 @@ function newSample(
 }
 
 /** Whether a run's money did anything but follow the hour's last values on (see `uneven` in openStore). */
-function unevenStep(agg: RollupRow, p: RunParams): boolean {
+function unevenStep(agg: RollupRow, p: Pick<RawFields, 'at' | 'currency' | 'usage_total' | 'usage_daily' | 'usage_weekly' | 'usage_monthly' | 'balance'>): boolean {
   if (p.at < agg.last_at || (p.currency !== null && agg.currency !== null && p.currency !== agg.currency)) return true;
   const fell = (before: number | null, after: number | null) => before !== null && after !== null && after < before;
   return (
