@@ -140,8 +140,10 @@ export interface HistoryOptions {
    * Then the burn rates are those of the raw runs: the usage and balance telescope (the hour's spend
    * from its last run is the sum of its runs' spends), and every window, the 1h one included, holds
    * all of it. Else (the key's first hour, a gap or a failed hour before it, a top-up, the last
-   * minute of an hour at a 60 s interval) the hour is read in detail. The stability ratio, samples, flaps and consecutive
-   * failures come out the same; the hour's latency is its mean, as every earlier hour's already is.
+   * minute of an hour at a 60 s interval) the hour is read in detail. After a restart, the hour's
+   * runs stored before it are checked once, at the key's first run (storedHourUneven). The
+   * stability ratio, samples, flaps and consecutive failures come out the same; the hour's latency
+   * is its mean, as every earlier hour's already is.
    */
   cleanHourAsRollupAt?: number;
 }
@@ -357,22 +359,17 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     enqueue({ kind: 'run', params });
   }
 
-  /** Whether the stored raw runs of a key's hour, in time order, did anything but move their money on (unevenStep). */
+  /**
+   * Whether the stored raw runs of a key's hour, folded in time order as recordRun folds them, did
+   * anything but move their money on (unevenStep).
+   */
   function storedHourUneven(key: string, hour: number): boolean {
-    const rows = selectRawRange.all(key, hour, hour + HOUR_MS) as RawColumns[];
-    const last = emptyRollup(key, hour);
-    let first = true;
-    for (const [at, , , , , currency, total, daily, weekly, monthly, , , , balance] of rows) {
-      const step = { at, currency, usage_total: total, usage_daily: daily, usage_weekly: weekly, usage_monthly: monthly, balance };
-      if (!first && unevenStep(last, step)) return true;
-      first = false;
-      last.last_at = at;
-      if (currency !== null) last.currency = currency;
-      if (total !== null) last.usage_total = total;
-      if (daily !== null) last.usage_daily = daily;
-      if (weekly !== null) last.usage_weekly = weekly;
-      if (monthly !== null) last.usage_monthly = monthly;
-      if (balance !== null) last.balance = balance;
+    const agg = emptyRollup(key, hour);
+    for (const c of selectRawRange.all(key, hour, hour + HOUR_MS) as RawColumns[]) {
+      const [at, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance] = c;
+      const row: RawFields = { at, key, ok, error_kind, duration_ms, valid, currency, usage_total, usage_daily, usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance };
+      if (agg.runs > 0 && unevenStep(agg, row)) return true;
+      foldRaw(agg, row);
     }
     return false;
   }
@@ -633,7 +630,7 @@ function newSample(
 }
 
 /** Whether a run's money did anything but follow the hour's last values on (see `uneven` in openStore). */
-function unevenStep(agg: RollupRow, p: Pick<RawFields, 'at' | 'currency' | 'usage_total' | 'usage_daily' | 'usage_weekly' | 'usage_monthly' | 'balance'>): boolean {
+function unevenStep(agg: RollupRow, p: RawFields): boolean {
   if (p.at < agg.last_at || (p.currency !== null && agg.currency !== null && p.currency !== agg.currency)) return true;
   const fell = (before: number | null, after: number | null) => before !== null && after !== null && after < before;
   return (
