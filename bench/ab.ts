@@ -1,6 +1,7 @@
 /**
  * Two builds of keywatch measured at the same time: `node dist/bench/ab.js --old DIR [--new DIR]
- * [--rounds 3] [-- bench args]`. Each round starts the benchmark (dist/bench/run.js, one fleet,
+ * [--rounds 3] [--old-env K=V] [--new-env K=V] [-- bench args]` (the env options, repeatable, set
+ * variables for one arm only: e.g. `--new-env KEYWATCH_HEAP=fast` compares a policy on one build). Each round starts the benchmark (dist/bench/run.js, one fleet,
  * its own simulator and daemon processes) from both checkouts at once and waits for both; then it
  * prints each round's pair and the mean of the differences.
  *
@@ -75,7 +76,7 @@ export function formatSummary(s: AbSummary): string {
   return lines.join('\n');
 }
 
-async function runArm(arm: 'old' | 'new', dir: string, args: string[], json: string): Promise<ArmRun> {
+async function runArm(arm: 'old' | 'new', dir: string, args: string[], json: string, env: Record<string, string> = {}): Promise<ArmRun> {
   // Each arm its own temporary directory, so its own cache of seeded stores: both arms found the
   // shared one stale (it is kept half an hour) at once, built it at once and one failed.
   const tmp = join(tmpdir(), `keywatch-ab-${arm}`);
@@ -83,17 +84,34 @@ async function runArm(arm: 'old' | 'new', dir: string, args: string[], json: str
   const child = spawn(process.execPath, [join(dir, 'dist/bench/run.js'), ...args, '--json', json], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, TMPDIR: tmp },
+    env: { ...process.env, ...env, TMPDIR: tmp },
   });
   const code = await new Promise<number | null>((done) => child.on('exit', done));
   if (code !== 0) throw new Error(`the benchmark in ${dir} exited ${code}`);
   return armRun(JSON.parse(readFileSync(json, 'utf8')));
 }
 
+/** `K=V` options as an environment (a value may hold `=`). */
+export function envOf(pairs: readonly string[] = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new Error(`--old-env/--new-env take K=V (got ${JSON.stringify(p)})`);
+    env[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return env;
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { old: { type: 'string' }, new: { type: 'string' }, rounds: { type: 'string', default: '3' } },
+    options: {
+      old: { type: 'string' },
+      new: { type: 'string' },
+      rounds: { type: 'string', default: '3' },
+      'old-env': { type: 'string', multiple: true },
+      'new-env': { type: 'string', multiple: true },
+    },
   });
   if (values.old === undefined) throw new Error('--old DIR: a built checkout to compare with');
   const oldDir = resolve(values.old);
@@ -102,7 +120,10 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'keywatch-ab-'));
   const rounds: { old: ArmRun; new: ArmRun }[] = [];
   for (let i = 0; i < Number(values.rounds); i++) {
-    const [o, n] = await Promise.all([runArm('old', oldDir, args, join(work, `old-${i}.json`)), runArm('new', newDir, args, join(work, `new-${i}.json`))]);
+    const [o, n] = await Promise.all([
+      runArm('old', oldDir, args, join(work, `old-${i}.json`), envOf(values['old-env'])),
+      runArm('new', newDir, args, join(work, `new-${i}.json`), envOf(values['new-env'])),
+    ]);
     rounds.push({ old: o, new: n });
     console.error(`[ab] round ${i + 1}: old ${o.cpuMsPerRun} ms, new ${n.cpuMsPerRun} ms per key run`);
   }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { armRun, formatSummary, summarize, type ArmRun } from '../bench/ab.js';
+import { armRun, envOf, formatSummary, summarize, type ArmRun } from '../bench/ab.js';
 
 describe('ab', () => {
   it("reads an arm's measures from the benchmark's JSON: CPU per run, main thread, V8's workers, RSS, lateness", () => {
@@ -39,5 +39,15 @@ describe('ab', () => {
     expect(table).toHaveLength(2 + 4 + 2);
     expect(table[2]).toBe('| 1 | old | 0.431 | 3.78 | 0.53 | 270 | 300 |');
     expect(table.at(-1)).toBe('|  | rounds new lower | 0/2 | 2/2 | 0/2 | 0/2 | 0/2 |');
+  });
+
+  it("takes one arm's environment as K=V pairs (a value may hold '='), and names the option on a pair without a name", () => {
+    expect(envOf(['KEYWATCH_HEAP=fast', 'BENCH_DAEMON_ARGS=--max-semi-space-size=8'])).toEqual({
+      KEYWATCH_HEAP: 'fast',
+      BENCH_DAEMON_ARGS: '--max-semi-space-size=8',
+    });
+    expect(envOf(undefined)).toEqual({});
+    expect(() => envOf(['=fast'])).toThrow(/--old-env\/--new-env take K=V/);
+    expect(() => envOf(['KEYWATCH_HEAP'])).toThrow(/K=V/);
   });
 });
