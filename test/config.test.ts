@@ -106,6 +106,29 @@ describe('config', () => {
     expect(JSON.stringify(cfg)).not.toContain('sk-or-v1-test-secret-value');
   });
 
+  it('interpolates a $ that only a YAML escape writes, as before the text was checked for $ first', () => {
+    // The escape makes "${K}" once parsed; the text itself holds no $.
+    const text = 'keys:\n  - { name: a, provider: openrouter, key: "\\x24{K}" }';
+    expect(text).not.toContain('$');
+
+    const cfg = parseConfig(text, { env: { K: 'sk-or-v1-test-escaped-value' } });
+
+    expect(cfg.keys[0]?.key.reveal()).toBe('sk-or-v1-test-escaped-value');
+  });
+
+  it('takes a config without $ as YAML gives it (nothing to interpolate), to the same result', () => {
+    const plain = 'keys:\n  - { name: a, provider: openrouter, key: sk-or-v1-test-plain, labels: { team: t } }';
+    // The same config with a $ in a comment goes through interpolation.
+    const withDollar = `${plain}\n# costs in $`;
+
+    const a = parseConfig(plain);
+    const b = parseConfig(withDollar);
+
+    expect(a.keys[0]?.key.reveal()).toBe('sk-or-v1-test-plain');
+    expect({ ...a.keys[0], key: undefined }).toEqual({ ...b.keys[0], key: undefined });
+    expect(a.raw).toEqual(b.raw);
+  });
+
   it.each([
     ['500ms', 500],
     ['30s', 30_000],

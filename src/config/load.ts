@@ -93,7 +93,10 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
     );
   }
   const unset: ConfigIssue[] = [];
-  const data = interpolate(yaml.value ?? {}, [], env, unset);
+  // Without a `$` in the text (nor a `\`, whose escapes may make one) there is nothing to
+  // interpolate, and the walk would only copy every object of the config once more (10,000 keys:
+  // ~100,000 objects, garbage by the time zod has parsed its own copy, and promoted meanwhile).
+  const data = text.includes('$') || text.includes('\\') ? interpolate(yaml.value ?? {}, [], env, unset) : (yaml.value ?? {});
   const baseDir = opts.file ? dirname(resolve(opts.file)) : process.cwd();
   const known = opts.providers ? new Set([...opts.providers, 'auto']) : undefined;
   // On the raw data, so one run reports these beside any shape problem rather than after it is fixed.
