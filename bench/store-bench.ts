@@ -10,6 +10,7 @@ import { HOUR_MS, hourOf, openStore, type RunRecord } from '../src/store/index.j
 import { nextStepRows, PRUNE_STEP_ROWS } from '../src/store/prune.js';
 import { emptyRollup, foldRaw, PUT_ROLLUP_SQL, type RollupRow } from '../src/store/rollup.js';
 import type { KeyState } from '../src/state.js';
+import { analyzeKey, type HistorySample, type KeyAnalysis } from '../src/analysis/index.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
 import { createHash } from 'node:crypto';
 import { maskSecret } from '../src/secret.js';
@@ -147,6 +148,10 @@ export function measureStorage(dir: string, o: { keys: number; days: number; int
 }
 
 /** A key's last state as the daemon saves it (OpenRouter key with analysis), ~2 KB of JSON. */
+/**
+ * Key i's last state as the daemon keeps it, before judging: buildStartupStore stores it with the
+ * analysis the daemon's own judge makes of it and its stored history (seededAnalysis).
+ */
 export function sampleState(i: number, now: number): KeyState {
   const run = sampleRun(i, now - 30_000, now);
   const watch = ['openrouter/auto', 'openrouter/bodybuilder', 'openrouter/free'];
@@ -176,31 +181,22 @@ export function sampleState(i: number, now: number): KeyState {
     fingerprint: createHash('sha256').update(benchKeyValue(i)).digest('hex').slice(0, 8),
     masked: maskSecret(benchKeyValue(i)),
     facts,
-    probes: { current_key: run.outcomes[0]!, models: run.outcomes[1]! },
+    // As the daemon keeps them (its withoutFacts): what a probe learnt is in `facts`, not again here.
+    probes: { current_key: outcomeOnly(run.outcomes[0]!), models: outcomeOnly(run.outcomes[1]!) },
     lastSuccessAt: { current_key: now - 30_000, models: now - 30_000 },
     lastRunAt: now - 30_000,
     consecutiveFailures: 0,
-    analysis: {
-      burnRates: [
-        { window: '1h', currency: 'USD', perHour: 0.01, source: 'usage', spanMs: HOUR_MS, samples: 60 },
-        { window: '24h', currency: 'USD', perHour: 0.01, source: 'usage', spanMs: DAY_MS, samples: 1440 },
-      ],
-      exhaustion: { seconds: 3_600_000, against: 'limit', resetsFirst: false, confidence: 'high', note: 'at the current burn rate', perHour: 0.01, window: '24h' },
-      stability: { ratio: 1, windowMs: DAY_MS, samples: 1440, p50Ms: 4, p95Ms: 9, consecutiveFailures: 0, flaps: 0, failures: {} },
-      risk: { score: 0.1, reasons: [{ code: 'no_expiry', message: 'key never expires', weight: 0.1 }] },
-      readiness: {
-        verdict: 'ready',
-        reasons: [],
-        nextActions: [],
-        checks: [
-          { check: 'key_valid', status: 'pass', detail: 'key answers' },
-          { check: 'runway', status: 'pass', detail: 'runway > horizon 7d' },
-        ],
-      },
-      limitMatrix: [{ dimension: 'spend', limit: 200, remaining: 150, reset: null, unit: 'USD' }],
-      modelMatrix: { count: 6, rows: watch.map((m) => ({ model: m, access: true, pricingKnown: m === 'openrouter/free' })) },
-    },
   };
+}
+
+function outcomeOnly(o: ProbeOutcome): ProbeOutcome {
+  const { facts: _facts, ...rest } = o;
+  return rest;
+}
+
+/** The analysis `keywatch run` stores with a key's state (its default thresholds, 24h stability window, 7d horizon). */
+export function seededAnalysis(state: KeyState, history: HistorySample[], now: number): KeyAnalysis {
+  return analyzeKey({ state, history, now, thresholds: {}, stabilityWindowMs: DAY_MS, readinessHorizonMs: 7 * DAY_MS });
 }
 
 export interface StartupStoreOptions {
@@ -221,7 +217,7 @@ export interface StartupStoreOptions {
  */
 export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { file: string; cached: boolean; rows: number } {
   mkdirSync(cacheDir, { recursive: true });
-  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v6.db`);
+  const file = join(cacheDir, `startup-${o.keys}keys-${o.days}d-${o.rawHours}h-${o.intervalS}s-v7.db`);
   // A cached store older than its raw window would make the daemon's start-up rollup catch up
   // hours of raw rows, which is a different measurement; rebuild it instead.
   if (existsSync(file) && Date.now() - statSync(file).mtimeMs < Math.min(12, o.rawHours / 2) * HOUR_MS) {
@@ -287,7 +283,15 @@ export function buildStartupStore(cacheDir: string, o: StartupStoreOptions): { f
     for (const agg of byKey.values()) putRollup.run(agg);
   });
   for (let hour = hourOf(rawFrom); hour < o.now; hour += HOUR_MS) writeRawHour(hour);
-  for (let i = 0; i < o.keys; i++) store.saveState(sampleState(i, o.now));
+  // Every key's last state with the analysis the daemon would have stored with it: judged by
+  // analyzeKey from the key's own history in this store, with the config's default thresholds,
+  // stability window and readiness horizon. Until session 16 the states carried a hand-written
+  // analysis of two readiness checks and no texts (1.1 KB), where a judged one holds every check
+  // with its numbers (the states' JSON 2.6 KB a key then; a daemon's own OpenRouter state 2-4 KB).
+  for (let i = 0; i < o.keys; i++) {
+    const state = sampleState(i, o.now);
+    store.saveState(state, seededAnalysis(state, store.history(state.name, o.now - 7 * DAY_MS), o.now));
+  }
   store.flush();
   db.pragma('wal_checkpoint(TRUNCATE)');
   store.close();

@@ -70,4 +70,28 @@ describe('bench seed', () => {
       store.close();
     }
   });
+
+  it("a seeded store's states are as the daemon stores them: judged by analyzeKey from their history, probes without facts", () => {
+    dir = mkdtempSync(join(tmpdir(), 'keywatch-seed-'));
+    const now = Date.now();
+    const built = buildStartupStore(dir, { keys: 3, days: 2, rawHours: 1, intervalS: 60, now });
+    const store = openStore(built.file);
+    try {
+      const states = store.loadStates();
+      for (let i = 0; i < 3; i++) {
+        const state = states.get(benchKeyName(i))!;
+        const { analysis, ...bare } = state;
+        const judged = analyzeKey({ state: bare, history: store.history(state.name, now - 7 * 24 * HOUR), now, thresholds: {}, stabilityWindowMs: 24 * HOUR, readinessHorizonMs: 7 * 24 * HOUR });
+        expect(analysis, `key ${i}`).toEqual(JSON.parse(JSON.stringify(judged)));
+        // Every readiness check the judge makes, with its text, and the 7d rate from the stored week.
+        expect(new Set((analysis?.readiness?.checks ?? []).map((c) => c.check))).toEqual(
+          new Set(['provider', 'key_valid', 'key_type', 'identity', 'expiry', 'runway', 'limit_headroom', 'models', 'stability']),
+        );
+        expect((analysis?.burnRates ?? []).map((r) => r.window)).toContain('7d');
+        for (const o of Object.values(state.probes)) expect(o).not.toHaveProperty('facts');
+      }
+    } finally {
+      store.close();
+    }
+  });
 });
