@@ -1,9 +1,10 @@
 /**
  * Two builds of keywatch measured at the same time: `node dist/bench/ab.js --old DIR [--new DIR]
- * [--rounds 3] [--old-env K=V] [--new-env K=V] [-- bench args]` (the env options, repeatable, set
- * variables for one arm only: e.g. `--new-env KEYWATCH_HEAP=fast` compares a policy on one build). Each round starts the benchmark (dist/bench/run.js, one fleet,
- * its own simulator and daemon processes) from both checkouts at once and waits for both; then it
- * prints each round's pair and the mean of the differences.
+ * [--rounds 3] [--old-env K=V] [--new-env K=V] [-- bench args]`. Each round starts the benchmark
+ * (dist/bench/run.js, one fleet, its own simulator and daemon processes) from both checkouts at once
+ * and waits for both; then it prints each round's pair and the mean of the differences. The env
+ * options, repeatable, set variables for one arm only: `--new-env KEYWATCH_HEAP=fast` with `--old`
+ * the same build measures a setting against the default at once.
  *
  * Why at once: this VM's speed moves by 15-20% from one minute to the next, so a change worth a few
  * percent was lost between windows run one after the other (three alternated rounds still could not

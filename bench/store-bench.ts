@@ -147,7 +147,6 @@ export function measureStorage(dir: string, o: { keys: number; days: number; int
   };
 }
 
-/** A key's last state as the daemon saves it (OpenRouter key with analysis), ~2 KB of JSON. */
 /**
  * Key i's last state as the daemon keeps it, before judging: buildStartupStore stores it with the
  * analysis the daemon's own judge makes of it and its stored history (seededAnalysis).

@@ -24,6 +24,12 @@ afterEach(async () => {
   dir = undefined;
 });
 
+/** A seeded store of `keys` keys with two days of history up to `now`, opened (close it). */
+function seededStore(keys: number, now: number) {
+  dir = mkdtempSync(join(tmpdir(), 'keywatch-seed-'));
+  return openStore(buildStartupStore(dir, { keys, days: 2, rawHours: 1, intervalS: 60, now }).file);
+}
+
 describe('bench seed', () => {
   it('benchMoney is what the simulator answers, from its start on', async () => {
     const clock = { now: Date.UTC(2026, 2, 31, 22, 30) };
@@ -49,10 +55,8 @@ describe('bench seed', () => {
   });
 
   it("a seeded store's history spends at each key's rate, so the live runs do not drift from its figures", () => {
-    dir = mkdtempSync(join(tmpdir(), 'keywatch-seed-'));
     const now = Date.now();
-    const built = buildStartupStore(dir, { keys: 6, days: 2, rawHours: 1, intervalS: 60, now });
-    const store = openStore(built.file);
+    const store = seededStore(6, now);
     try {
       const states = store.loadStates();
       for (let i = 0; i < 6; i++) {
@@ -72,10 +76,8 @@ describe('bench seed', () => {
   });
 
   it("a seeded store's states are as the daemon stores them: judged by analyzeKey from their history, probes without facts", () => {
-    dir = mkdtempSync(join(tmpdir(), 'keywatch-seed-'));
     const now = Date.now();
-    const built = buildStartupStore(dir, { keys: 3, days: 2, rawHours: 1, intervalS: 60, now });
-    const store = openStore(built.file);
+    const store = seededStore(3, now);
     try {
       const states = store.loadStates();
       for (let i = 0; i < 3; i++) {
