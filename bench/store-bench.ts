@@ -9,7 +9,7 @@ import type { Database } from 'better-sqlite3';
 import { HOUR_MS, hourOf, openStore, type RunRecord } from '../src/store/index.js';
 import { nextStepRows, PRUNE_STEP_ROWS } from '../src/store/prune.js';
 import { emptyRollup, foldRaw, PUT_ROLLUP_SQL, type RollupRow } from '../src/store/rollup.js';
-import type { KeyState } from '../src/state.js';
+import { withoutFacts, type KeyState } from '../src/state.js';
 import { analyzeKey, type HistorySample, type KeyAnalysis } from '../src/analysis/index.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
 import { createHash } from 'node:crypto';
@@ -180,17 +180,11 @@ export function sampleState(i: number, now: number): KeyState {
     fingerprint: createHash('sha256').update(benchKeyValue(i)).digest('hex').slice(0, 8),
     masked: maskSecret(benchKeyValue(i)),
     facts,
-    // As the daemon keeps them (its withoutFacts): what a probe learnt is in `facts`, not again here.
-    probes: { current_key: outcomeOnly(run.outcomes[0]!), models: outcomeOnly(run.outcomes[1]!) },
+    probes: { current_key: withoutFacts(run.outcomes[0]!), models: withoutFacts(run.outcomes[1]!) },
     lastSuccessAt: { current_key: now - 30_000, models: now - 30_000 },
     lastRunAt: now - 30_000,
     consecutiveFailures: 0,
   };
-}
-
-function outcomeOnly(o: ProbeOutcome): ProbeOutcome {
-  const { facts: _facts, ...rest } = o;
-  return rest;
 }
 
 /** The analysis `keywatch run` stores with a key's state (its default thresholds, 24h stability window, 7d horizon). */

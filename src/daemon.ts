@@ -22,11 +22,11 @@ import { mergeFacts, runAccount, runKey, runRecordOf, type Identify, type RunRes
 import { createScheduler, type Job, type JobOutcome, type Scheduler } from './scheduler.js';
 import { startServer, type KeywatchServer } from './server.js';
 import { ownsKey, type Shard } from './shard.js';
-import type { KeyState } from './state.js';
+import { withoutFacts, type KeyState } from './state.js';
 import { openStore, HOUR_MS, type HistoryOptions, type Store, type StoreOptions } from './store/index.js';
 import { pruneInSteps } from './store/prune.js';
 import { share } from './share.js';
-import type { ProbeKind, ProbeOutcome } from '../probes/types.js';
+import type { ProbeKind } from '../probes/types.js';
 
 export interface DaemonOptions {
   /** The config file (reloadable); or `config` for an in-memory one. */
@@ -720,11 +720,6 @@ function emptyState(name: string, provider: string): KeyState {
     lastSuccessAt: {},
     consecutiveFailures: 0,
   };
-}
-
-function withoutFacts(o: ProbeOutcome): ProbeOutcome {
-  const { facts: _facts, ...rest } = o;
-  return rest;
 }
 
 /** A provider's own label for a discovered key, if it is already a masked form (`sk-or-v1-abc...xyz`). */

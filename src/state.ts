@@ -30,3 +30,9 @@ export interface KeyState {
    */
   analysis?: KeyAnalysis;
 }
+
+/** A probe's outcome as a key's state keeps it: what the probe learnt is in the state's facts, not again here. */
+export function withoutFacts(o: ProbeOutcome): ProbeOutcome {
+  const { facts: _facts, ...rest } = o;
+  return rest;
+}
