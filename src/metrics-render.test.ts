@@ -114,6 +114,27 @@ describe('per-key families written as text', () => {
     expect(await render(createMetrics, fleet)).toBe(await render(referenceMetrics, fleet));
   });
 
+  it("keys prepared at once (start-up's shared slabs) render as they should, and so do they after some outgrow their slice and others shrink", async () => {
+    let fleet = Array.from({ length: 900 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
+    const m = createMetrics({ states: () => fleet, firing: () => FIRING, now: () => 1_700_000_000_000 });
+    m.setReloadResult(true, 1_700_000_000_000);
+    m.prepareAll();
+    expect(await m.render()).toBe(await render(referenceMetrics, fleet));
+
+    // Every third key grows (more labels and watched models: far past its slice's spare tenth),
+    // every third shrinks to a revoked key's few lines; their neighbours in the slab stay as they were.
+    fleet = fleet.map((s, i) =>
+      i % 3 === 0
+        ? { ...s, labels: { ...s.labels, owner: `team-${i}-${'x'.repeat(40)}` }, watchModels: ['openrouter/auto', 'openrouter/free', 'openai/gpt-4o', 'anthropic/claude'] }
+        : i % 3 === 1
+          ? { ...STATES[2]!, name: s.name }
+          : s,
+    );
+    m.invalidate();
+    expect(await m.render()).toBe(await render(referenceMetrics, fleet));
+    expect(m.stats().cachedKeys).toBe(900);
+  });
+
   it('stream it the same, byte for byte, over many chunks and a slow client', async () => {
     const fleet = Array.from({ length: 2000 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
     const m = createMetrics({ states: () => fleet, firing: () => FIRING, now: () => 1_700_000_000_000 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Secret, registerSecretValue, scrubSecrets } from './secret.js';
 
@@ -11,6 +12,19 @@ function naive(text: string, values: readonly string[]): string {
   }
   return out;
 }
+
+describe('Secret', () => {
+  it("fingerprints a key as the first 8 hex of its SHA-256, the same on every call, and apart from a rotated key's", () => {
+    const value = 'sk-or-v1-test-fingerprint-0001';
+    const key = new Secret(value);
+    const sha = createHash('sha256').update(value).digest('hex').slice(0, 8);
+    expect(key.fingerprint()).toBe(sha);
+    expect(key.fingerprint()).toBe(sha);
+    expect(new Secret(value).fingerprint()).toBe(sha);
+    expect(new Secret('sk-or-v1-test-fingerprint-0002').fingerprint()).not.toBe(sha);
+    expect(`${key.fingerprint()}`).not.toContain(value);
+  });
+});
 
 describe('scrubSecrets', () => {
   it('removes a secret, its base64 and its URL-encoded forms', () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { inspect } from 'node:util';
 
 /**
@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
  */
 export class Secret {
   readonly #value: string;
+  #fingerprint: string | undefined;
   constructor(value: string) {
     this.#value = value;
     registerSecretValue(value);
@@ -15,9 +16,12 @@ export class Secret {
   reveal(): string {
     return this.#value;
   }
-  /** First 8 hex of SHA-256: stable, safe to store and show. */
+  /**
+   * First 8 hex of SHA-256: stable, safe to store and show. Computed once (the value never changes):
+   * start-up and every reload ask it of every key, an `auto` key's every run too.
+   */
   fingerprint(): string {
-    return createHash('sha256').update(this.#value).digest('hex').slice(0, 8);
+    return (this.#fingerprint ??= hash('sha256', this.#value, 'hex').slice(0, 8));
   }
   /** At most a masked form such as `sk-or-v1-…a1b2`. */
   masked(): string {
