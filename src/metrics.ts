@@ -5,7 +5,7 @@
  * probe run. Money carries a
  * currency label; `model` appears only for a key's watchModels; no label ever holds a secret.
  */
-import { Gauge, Registry } from 'prom-client';
+import { Gauge, Registry } from './prom-client.js';
 import type { FiringAlert } from './alerting/types.js';
 import { VERDICTS, type KeyAnalysis } from './analysis/types.js';
 import type { KeyState } from './state.js';

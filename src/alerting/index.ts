@@ -4,7 +4,7 @@
  * none when nothing changed), so a restart resumes exactly where it stopped: nothing firing is forgotten or announced twice.
  * See README.md beside this file for the behaviour users can rely on.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../prom-client.js';
 import { thresholdsFor, type ResolvedConfig } from '../config/load.js';
 import type { Notifier } from '../config/schema.js';
 import type { KeyState } from '../state.js';

@@ -3,7 +3,6 @@
  * signing secret is revealed, and neither ever appears in a result, a log or an error.
  */
 import { createHmac } from 'node:crypto';
-import { request } from 'undici';
 import type { Notifier } from '../config/schema.js';
 import { scrubSecrets } from '../secret.js';
 import {
@@ -66,6 +65,8 @@ export async function send(n: Notifier, batch: readonly Notification[], opts: Se
   const { url, headers, body } = render(n, batch, opts);
   const timeout = opts.timeoutMs ?? 10_000;
   try {
+    // undici whole, loaded when the first notification goes out rather than at start-up (src/http/undici.ts).
+    const { request } = await import('undici');
     const res = await request(url, { method: 'POST', headers, body, headersTimeout: timeout, bodyTimeout: timeout });
     // Drain so the connection is reused; the body is not ours to show (it may echo the URL).
     await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);

@@ -2,7 +2,8 @@
  * The only way keywatch talks to a provider: GET, to an allowlisted path, with a timeout and
  * a body cap, over a keep-alive pool. There is no method parameter on purpose.
  */
-import { Agent, util as undiciUtil, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, undiciUtil } from './undici.js';
 import { ProbeError } from '../errors.js';
 import { Secret, scrubSecrets } from '../secret.js';
 
