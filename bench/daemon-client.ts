@@ -12,11 +12,12 @@ export interface DaemonProcess {
   close(): Promise<void>;
 }
 
-export async function forkDaemon(configFile: string): Promise<DaemonProcess> {
+/** `env`: variables for this daemon only (BENCH_WITHOUT for the probe cycle row). */
+export async function forkDaemon(configFile: string, env: Record<string, string> = {}): Promise<DaemonProcess> {
   const script = fileURLToPath(new URL('./daemon-process.js', import.meta.url));
   // node flags for the daemon (none by default, as shipped): e.g. BENCH_DAEMON_ARGS="--cpu-prof
   // --cpu-prof-dir=/tmp/prof" to profile it. KEYWATCH_HEAP=default measures node's heap defaults.
-  const { next, ask, close } = forkChild(script, 'daemon', { env: { ...process.env, BENCH_CONFIG: configFile }, execArgv: daemonFlags() });
+  const { next, ask, close } = forkChild(script, 'daemon', { env: { ...process.env, ...env, BENCH_CONFIG: configFile }, execArgv: daemonFlags() });
   const ready = await next<{ url: string; keys: number; pid: number }>('ready');
   // The window's RSS peak, sampled from here (costs the daemon nothing; see sampleRssOf).
   let rss: { stop(): number } | undefined;

@@ -12,14 +12,12 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { createAlerting } from '../src/alerting/index.js';
-import { analyzeKey } from '../src/analysis/index.js';
 import { startDaemon, type Daemon } from '../src/daemon.js';
-import { makeIdentify } from '../src/identity.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
 import { applyHeapPolicy, heapPolicy, knownV8Flags } from '../src/runtime.js';
 import { cpuWindow, round, sampleRss } from './measure.js';
+import { partsOf, wiring } from './wiring.js';
 
 export interface WindowFigures {
   cpuS: number;
@@ -43,17 +41,14 @@ export interface WindowFigures {
 }
 
 async function main(): Promise<void> {
-  // BENCH_WITHOUT=analysis,alerting,identify leaves parts out, to see what each costs per run.
-  const without = new Set((process.env.BENCH_WITHOUT ?? '').split(',').filter(Boolean));
+  // BENCH_WITHOUT=analysis,alerting,identify leaves parts out: the probe cycle row, or what each part costs per run.
   const daemon = await startDaemon({
     configFile: process.env.BENCH_CONFIG as string,
     registry,
     log: silentLogger(),
     listen: '127.0.0.1:0',
     watchConfig: false,
-    ...(without.has('identify') ? {} : { identify: makeIdentify(registry) }),
-    ...(without.has('analysis') ? {} : { analyze: analyzeKey }),
-    ...(without.has('alerting') ? {} : { alerting: createAlerting }),
+    ...wiring(partsOf(process.env.BENCH_WITHOUT)),
   });
   if (process.env.BENCH_MEMLOG !== undefined) {
     // Where the memory is, every few seconds (MB), for investigating RSS.

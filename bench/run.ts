@@ -5,7 +5,9 @@
  * RSS, scheduler lateness, event-loop delay, /metrics scrape time and size, and lateness while
  * /metrics is scraped every second. Then a bare undici loop makes the same requests at the same
  * rate and concurrency (the baseline), and the ratio of the two CPU costs is keywatch's overhead.
- * Then: requests per cycle with fleet discovery, store bytes per key-day after rollups, and
+ * Then the probe cycle the target names (HTTP requests, parse, store, metrics: the daemon without
+ * judging, history analysis, alerting and identification) at --probe-cycle-keys, with its own
+ * baseline; requests per cycle with fleet discovery, store bytes per key-day after rollups, and
  * start-up time on a store holding 30 days of history.
  *
  * Why the interval is not compressed: 10,000 keys every 60 s is a RATE, 167 key runs per second,
@@ -16,23 +18,23 @@
  * drives the same 167 runs/s as 10,000 keys at 60 s ("equivalent keys at 60 s" in the table).
  *
  *   node dist/bench/run.js [--keys 1000,10000] [--seconds 60] [--interval 60] [--warmup <2 intervals + 5>]
- *     [--scrape-seconds 15] [--startup-keys 10000] [--startup-days 30] [--startup-runs 3] [--json FILE]
- *     [--skip fleets,baseline,fleet,storage,startup]   (fleets: the N-key probing phases; fleet: discovery)
+ *     [--scrape-seconds 15] [--probe-cycle-keys 10000] [--startup-keys 10000] [--startup-days 30] [--startup-runs 3]
+ *     [--json FILE] [--skip fleets,probe-cycle,baseline,fleet,storage,startup]
+ *     (fleets: the N-key probing phases; probe-cycle: its row; fleet: discovery)
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAlerting } from '../src/alerting/index.js';
 import { analyzeKey } from '../src/analysis/index.js';
-import { startDaemon, TICK_MS, type DaemonOptions } from '../src/daemon.js';
-import { makeIdentify } from '../src/identity.js';
+import { startDaemon, TICK_MS } from '../src/daemon.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
 import { runBaselineProcess, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
 import { cpuWindow, percentile, round, sleep } from './measure.js';
+import { PROBE_CYCLE_WITHOUT, wiring, type Part } from './wiring.js';
 import { heapPolicy } from '../src/runtime.js';
 import { daemonFlags, forkDaemon } from './daemon-client.js';
 import { scrapeOnce } from './scrape.js';
@@ -45,6 +47,8 @@ interface Args {
   intervalS: number;
   warmupS: number;
   scrapeSeconds: number;
+  /** Keys of the probe cycle row (the daemon without judging; see PROBE_CYCLE_WITHOUT). */
+  probeCycleKeys: number;
   startupKeys: number;
   startupDays: number;
   startupRuns: number;
@@ -82,6 +86,7 @@ function parseArgs(argv: string[]): Args {
     // one interval, ~14 after two).
     warmupS: num('warmup', 2 * num('interval', 60) + 5),
     scrapeSeconds: num('scrape-seconds', 15),
+    probeCycleKeys: num('probe-cycle-keys', 10_000),
     startupKeys: num('startup-keys', 10_000),
     startupDays: num('startup-days', 30),
     startupRuns: num('startup-runs', 3),
@@ -93,6 +98,8 @@ function parseArgs(argv: string[]): Args {
 
 interface FleetResult {
   keys: number;
+  /** What the daemon ran without (the probe cycle row: PROBE_CYCLE_WITHOUT); empty for the whole daemon. */
+  without: Part[];
   intervalS: number;
   /** keys * 60 / interval: the fleet size this load equals at a 60 s interval. */
   equivalentKeysAt60s: number;
@@ -182,12 +189,14 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'keywatch-bench-'));
   const cache = join(tmpdir(), 'keywatch-bench-cache');
   const fleets: FleetResult[] = [];
+  let probeCycle: FleetResult | undefined;
   let discovery: DiscoveryResult | undefined;
   let storage: (StorageFigures & { hourlyPrune: Record<string, HourlyPrune> }) | undefined;
   let startup: StartupResult | undefined;
   let depth: (HistoryDepthFigures & { projectedCpuPctOfOneCore: Record<string, number> })[] | undefined;
   try {
     if (!args.skip.has('fleets')) for (const n of args.keys) fleets.push(await benchFleet(n, args, work, cache));
+    if (!args.skip.has('probe-cycle')) probeCycle = await benchFleet(args.probeCycleKeys, args, work, cache, PROBE_CYCLE_WITHOUT);
     const biggest = Math.max(...args.keys);
     if (!args.skip.has('fleet')) discovery = await benchDiscovery(biggest, work);
     if (!args.skip.has('storage')) {
@@ -232,6 +241,7 @@ async function main(): Promise<void> {
     daemonNodeFlags: daemonFlags(),
     heapPolicy: heapPolicy(),
     fleets,
+    probeCycle,
     discovery,
     storage,
     steadyStateAnalysis: depth,
@@ -239,7 +249,7 @@ async function main(): Promise<void> {
   };
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(report(fleets, discovery, storage, startup));
+  process.stdout.write(report([...fleets, ...(probeCycle !== undefined ? [probeCycle] : [])], discovery, storage, startup));
   for (const d of depth ?? []) {
     process.stdout.write(
       `steady state, interval ${d.intervalS} s, rawRetention ${d.rawRetentionH}h: ${d.samples} history samples in a week, ` +
@@ -251,10 +261,12 @@ async function main(): Promise<void> {
   process.stdout.write(`\nJSON: ${args.json}\n`);
 }
 
-async function benchFleet(n: number, args: Args, work: string, cache: string): Promise<FleetResult> {
+/** One fleet: the whole daemon, or (`without`) the daemon without those parts, with its baseline. */
+async function benchFleet(n: number, args: Args, work: string, cache: string, without: readonly Part[] = []): Promise<FleetResult> {
   const intervalMs = args.intervalS * 1000;
   const rate = n / args.intervalS;
-  log(`${n} keys every ${args.intervalS} s (${round(rate, 1)} key runs/s): preparing a store with a week of history`);
+  const what = without.length > 0 ? ` (probe cycle: without ${without.join(', ')})` : '';
+  log(`${n} keys every ${args.intervalS} s (${round(rate, 1)} key runs/s)${what}: preparing a store with a week of history`);
   const seeded = buildStartupStore(cache, { keys: n, days: 7, rawHours: 1, intervalS: args.intervalS, now: Date.now() });
   const storePath = join(work, `fleet-${n}.db`);
   workingCopy(seeded.file, storePath, intervalMs, Date.now());
@@ -266,7 +278,7 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
 
   // The daemon runs in a process of its own (daemon-process.ts), as `keywatch run` would: its CPU
   // and memory are measured there, not mixed with what this process allocates.
-  const daemon = await forkDaemon(configFile);
+  const daemon = await forkDaemon(configFile, without.length > 0 ? { BENCH_WITHOUT: without.join(',') } : {});
   try {
     log(`${n} keys: warm-up ${args.warmupS} s`);
     await sleep(args.warmupS * 1000);
@@ -330,6 +342,7 @@ async function benchFleet(n: number, args: Args, work: string, cache: string): P
     const atPeak = b.peakRssMb >= Math.max(a.peakRssMb, r.peakRssMb) ? b.memoryAtPeak : a.peakRssMb >= r.peakRssMb ? a.memoryAtPeak : r.memoryAtPeak;
     return {
       keys: n,
+      without: [...without],
       intervalS: args.intervalS,
       equivalentKeysAt60s: Math.round((n * 60) / args.intervalS),
       targetRunsPerS: round(rate, 1),
@@ -486,16 +499,12 @@ async function startOnce(configFile: string): Promise<StartupRun> {
   }
 }
 
-/** What `keywatch run` wires besides the registry (src/cli/run.ts): identification, analysis, alerting. */
-function wiring(): Pick<DaemonOptions, 'identify' | 'analyze' | 'alerting'> {
-  return { identify: makeIdentify(registry), analyze: analyzeKey, alerting: createAlerting };
-}
 
 function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures & { hourlyPrune: Record<string, HourlyPrune> }, st?: StartupResult): string {
   const out: string[] = [];
   const cols = ['keys', 'interval', 'runs/s', 'CPU ms/run', 'CPU % core', 'RSS MB probing (peak)', 'late p99 ms', 'late max ms', '/metrics ms', '/metrics KB', 'baseline ms/run', 'ratio'];
   const rows = fleets.map((f) => [
-    String(f.keys),
+    label(f),
     `${f.intervalS}s`,
     `${f.runsPerS}/${f.targetRunsPerS}`,
     String(f.cpuMsPerRun),
@@ -511,7 +520,7 @@ function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures &
   out.push(table(cols, rows));
   for (const f of fleets) {
     out.push(
-      `${f.keys} keys: ${f.runs} runs, ${f.requestsPerRun} requests/run, ${f.historyReadsPerRun} history reads/run (${f.samplesPerHistoryRead} samples each), ${f.failures} failed runs, ${f.violations} read-only violations; ` +
+      `${label(f)} keys: ${f.runs} runs, ${f.requestsPerRun} requests/run, ${f.historyReadsPerRun} history reads/run (${f.samplesPerHistoryRead} samples each), ${f.failures} failed runs, ${f.violations} read-only violations; ` +
         `event-loop delay p99 ${f.eventLoopDelay.p99Ms} ms (max ${f.eventLoopDelay.maxMs}); ` +
         `while scraping every 1 s: scrape p50 ${f.scraping.scrapeMsP50} ms (max ${f.scraping.scrapeMsMax}), lateness max ${f.scraping.latenessMaxMs} ms, loop delay max ${f.scraping.eventLoopDelayMaxMs} ms, CPU ${f.scraping.cpuPctOfOneCore}%, RSS peak ${f.scraping.peakRssMb} MB; ` +
         `/metrics ${f.metrics.series} series; memory at the RSS peak (MB): ${JSON.stringify(f.memoryAtPeak)}; CPU s by thread while probing: ${JSON.stringify(f.cpuByThread)} (${f.systemS} s of ${f.cpuS} in the kernel${f.baseline ? `; baseline ${round(f.baseline.systemS, 2)} s of ${round(f.baseline.cpuS, 2)}` : ''})`,
@@ -539,6 +548,11 @@ function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures &
     );
   }
   return `${out.join('\n')}\n`;
+}
+
+/** A fleet's name in the table: its keys, and `probe cycle` for the daemon without judging. */
+function label(f: FleetResult): string {
+  return f.without.length > 0 ? `${f.keys} probe cycle` : String(f.keys);
 }
 
 function table(cols: string[], rows: string[][]): string {

@@ -3,11 +3,9 @@
  * start the daemon on a config and a store full of history, report when it listens. The parent
  * times from spawn to the first complete /metrics.
  */
-import { createAlerting } from '../src/alerting/index.js';
-import { analyzeKey } from '../src/analysis/index.js';
 import { startDaemon } from '../src/daemon.js';
-import { makeIdentify } from '../src/identity.js';
 import { registry } from '../providers/index.js';
+import { wiring } from './wiring.js';
 
 async function main(): Promise<void> {
   const configFile = process.env.BENCH_CONFIG as string;
@@ -17,9 +15,7 @@ async function main(): Promise<void> {
     registry,
     listen: '127.0.0.1:0',
     watchConfig: false,
-    identify: makeIdentify(registry),
-    analyze: analyzeKey,
-    alerting: createAlerting,
+    ...wiring(),
   });
   process.send?.({ type: 'listening', url: daemon.url, keys: daemon.states.size, uptimeMs: performance.now() });
   process.on('disconnect', () => {
