@@ -41,7 +41,8 @@ export interface WindowFigures {
 }
 
 async function main(): Promise<void> {
-  // BENCH_WITHOUT=analysis,alerting,identify leaves parts out: the probe cycle row, or what each part costs per run.
+  // BENCH_WITHOUT=analysis,alerting,identify leaves parts out: the probe cycle row, or what each part costs per run
+  // (store, lines: what the probe cycle's own writes and /metrics lines cost; bench/wiring.ts).
   const daemon = await startDaemon({
     configFile: process.env.BENCH_CONFIG as string,
     registry,

@@ -60,6 +60,12 @@ export interface DaemonOptions {
   http?: HttpClient;
   /** [0, 1): spreads when each key's history figures are first read again (default Math.random; tests: fixed). */
   random?: () => number;
+  /**
+   * Opens the store (default openStore) and makes the metrics (default createMetrics): the bench
+   * wraps them to price what a key run's store writes and `/metrics` lines cost (bench/wiring.ts).
+   */
+  openStore?: typeof openStore;
+  createMetrics?: typeof createMetrics;
 }
 
 export interface ReloadResult {
@@ -120,7 +126,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (startIssues.length > 0) throw new ConfigError(startIssues, opts.configFile);
   const shard = (c: ResolvedConfig = cfg): Shard | undefined => opts.shard ?? c.raw.shard;
 
-  const store = openStore(opts.storePath ?? cfg.raw.storage.path, {
+  const store = (opts.openStore ?? openStore)(opts.storePath ?? cfg.raw.storage.path, {
     log,
     stateSaveIntervalMs: cfg.raw.storage.stateSaveInterval,
     // A state written later than its run (held back by stateSaveInterval) is written with its analysis.
@@ -153,7 +159,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let alerting: Alerting | undefined;
   let closed = false;
 
-  const metrics: Metrics = createMetrics({ states: () => states.values(), analysis: (s) => analysisOf(s), firing: () => alerting?.firing() ?? [], now });
+  const metrics: Metrics = (opts.createMetrics ?? createMetrics)({ states: () => states.values(), analysis: (s) => analysisOf(s), firing: () => alerting?.firing() ?? [], now });
   metrics.setReloadResult(true, now());
 
   // A restarted daemon serves the last known state at once, before any probe completes.
