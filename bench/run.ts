@@ -499,7 +499,6 @@ async function startOnce(configFile: string): Promise<StartupRun> {
   }
 }
 
-
 function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures & { hourlyPrune: Record<string, HourlyPrune> }, st?: StartupResult): string {
   const out: string[] = [];
   const cols = ['keys', 'interval', 'runs/s', 'CPU ms/run', 'CPU % core', 'RSS MB probing (peak)', 'late p99 ms', 'late max ms', '/metrics ms', '/metrics KB', 'baseline ms/run', 'ratio'];
