@@ -1,12 +1,19 @@
 /**
  * Where a key run's cost is: the same paced loop over the benchmark's 10,000 keys (166.7 runs/s, as
- * keywatch runs them) against the simulator, three ways, each in a process of its own:
+ * keywatch runs them) against the simulator, four ways, each in a process of its own:
  *   bare    undici's request() and the body as text: the benchmark's baseline;
  *   client  keywatch's HttpClient (its own dispatch handler) and JSON.parse of the answer;
+ *   floor   `client`, then the rest of what the 1.5x target names in the least a run can do of it:
+ *           the answer's numbers as one raw row (keywatch's probe_runs table and indexes, an hour
+ *           of every key's rows already in it, 250 ms transactions) and as the key's /metrics lines
+ *           (one template string written into the key's buffer); no state, rollup, checks or judging;
  *   runner  runKey: the OpenRouter adapter's probes with everything they check and learn;
- * with no state, store, analysis, alerting or /metrics. What the daemon costs beyond `runner` is the
- * monitoring work. Run after a build: `node dist/bench/decompose.js [bare|client|runner] [--keys N]
- * [--warmup S] [--seconds S]`; without a mode it runs all three, one after another.
+ * with no state, store, analysis, alerting or /metrics (but floor's). What the daemon costs beyond
+ * `runner` is the monitoring work; `floor` against `bare` is what any daemon storing and exporting
+ * every run pays on this stack. Run after a build: `node dist/bench/decompose.js [MODE...] [--keys N]
+ * [--warmup S] [--seconds S] [--rounds N] [--together]`, the modes one after another (default: all
+ * four), or with --together all at once, each with its own simulator (the VM's speed moves by the
+ * minute: at once they share it).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,34 +26,46 @@ import { TICK_MS } from '../src/daemon.js';
 import type { KeyState } from '../src/state.js';
 import { registry } from '../providers/index.js';
 import { benchConfigYaml } from './daemon-config.js';
+import { floorSink, type OpenRouterKey } from './floor.js';
 import { benchKeyValue } from './keys.js';
 import { cpuWindow } from './measure.js';
 import { forkSim } from './sim-client.js';
 
-const MODES = ['bare', 'client', 'runner'] as const;
+const MODES = ['bare', 'client', 'floor', 'runner'] as const;
 type Mode = (typeof MODES)[number];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { keys: { type: 'string', default: '10000' }, warmup: { type: 'string', default: '30' }, seconds: { type: 'string', default: '30' } },
+  options: {
+    keys: { type: 'string', default: '10000' },
+    warmup: { type: 'string', default: '30' },
+    seconds: { type: 'string', default: '30' },
+    child: { type: 'boolean', default: false },
+    together: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
+  },
 });
 const keys = Number(values.keys);
 const warmupS = Number(values.warmup);
 const seconds = Number(values.seconds);
+const modes = positionals.length === 0 ? [...MODES] : positionals;
+for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new Error(`mode must be one of ${MODES.join(', ')}, not "${m}"`);
 
-if (positionals[0] === undefined) {
-  for (const mode of MODES) {
-    await new Promise<void>((resolve, reject) => {
-      const child = fork(fileURLToPath(import.meta.url), [mode, '--keys', String(keys), '--warmup', String(warmupS), '--seconds', String(seconds)], {
-        stdio: 'inherit',
-      });
+if (!values.child) {
+  const one = (mode: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const args = [mode, '--child', '--keys', String(keys), '--warmup', String(warmupS), '--seconds', String(seconds)];
+      const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' });
       child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${mode} exited ${code}`))));
     });
+  for (let round = 0; round < Number(values.rounds); round++) {
+    // --together: the modes at the same time (each with its own simulator), so the VM's minute
+    // moves them alike; otherwise one after another.
+    if (values.together) await Promise.all(modes.map(one));
+    else for (const mode of modes) await one(mode);
   }
 } else {
-  const mode = positionals[0] as Mode;
-  if (!MODES.includes(mode)) throw new Error(`mode must be one of ${MODES.join(', ')}`);
-  await measure(mode);
+  await measure(modes[0] as Mode);
 }
 
 async function measure(mode: Mode): Promise<void> {
@@ -74,6 +93,7 @@ async function measure(mode: Mode): Promise<void> {
       consecutiveFailures: 0,
     });
   }
+  const floor = mode === 'floor' ? floorSink(cfg.keys.map((k) => k.name), { flushEveryMs: 250 }) : undefined;
   let failures = 0;
   const one = async (i: number): Promise<void> => {
     const k = cfg.keys[i % keys]!;
@@ -85,10 +105,12 @@ async function measure(mode: Mode): Promise<void> {
       });
       await res.body.text();
       if (res.statusCode !== 200) failures++;
-    } else if (mode === 'client') {
+    } else if (mode === 'client' || mode === 'floor') {
+      const at = Date.now();
       const res = await http.scoped(sim.url, ['/key']).get('/key', { headers: { authorization: `Bearer ${k.key.reveal()}` }, timeoutMs: 10_000 });
-      parseJson(res);
+      const body = parseJson(res) as { data?: OpenRouterKey };
       if (res.status !== 200) failures++;
+      if (floor !== undefined && body.data !== undefined) floor.record(i % keys, at, Date.now() - at, body.data);
     } else {
       const r = await runKey({ key: k, previous: previous.get(k.name)! }, { registry, http });
       if (!r.ok) failures++;
@@ -114,6 +136,7 @@ async function measure(mode: Mode): Promise<void> {
   console.log(
     `${mode.padEnd(6)} ${keys} keys, ${runs} runs: ${((cpuS / runs) * 1000).toFixed(3)} ms CPU per run (${((systemS / runs) * 1000).toFixed(3)} in the kernel), ${failures} failed`,
   );
+  floor?.close();
   await agent.close();
   await sim.close();
 }

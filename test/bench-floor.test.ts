@@ -1,0 +1,40 @@
+/**
+ * bench/floor.ts, decompose.ts's `floor`: the least a run does of what the 1.5x target names beyond
+ * the request and its parse must still do it -- every run a raw row in keywatch's own table, every
+ * key's lines with the run's numbers -- or `floor` would price nothing.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { floorSink, type FloorSink } from '../bench/floor.js';
+
+let sink: FloorSink | undefined;
+
+afterEach(() => {
+  sink?.close();
+  sink = undefined;
+});
+
+describe('decompose floor sink', () => {
+  it('stores a raw row per run on top of the prefilled history', () => {
+    sink = floorSink(['k-a', 'k-b', 'k-c'], { prefillMinutes: 5 });
+    expect(sink.rows()).toBe(15);
+    const answer = { usage: 1.5, usage_daily: 0.25, usage_weekly: 0.75, usage_monthly: 1, limit: 10, limit_remaining: 8.5, limit_reset: null };
+    sink.record(0, Date.now(), 12, answer);
+    sink.record(2, Date.now(), 14, answer);
+    expect(sink.rows()).toBe(15);
+    sink.flush();
+    expect(sink.rows()).toBe(17);
+  });
+
+  it("writes the key's lines with the run's numbers", () => {
+    sink = floorSink(['k-a', 'k-b'], { prefillMinutes: 1 });
+    const at = 1_700_000_000_000;
+    const n = sink.record(1, at, 250, { usage: 3.25, usage_daily: 0.5, usage_weekly: 1, usage_monthly: 2, limit: 20, limit_remaining: 16.75 });
+    const lines = sink.lines(1);
+    expect(Buffer.byteLength(lines)).toBe(n);
+    expect(lines).toContain('\nkeywatch_key_usage{key="k-b",provider="openrouter",currency="USD",window="total"} 3.25');
+    expect(lines).toContain('\nkeywatch_key_limit_remaining{key="k-b",provider="openrouter",currency="USD"} 16.75');
+    expect(lines).toContain('\nkeywatch_probe_duration_seconds{key="k-b",provider="openrouter",probe="current_key"} 0.25');
+    expect(lines).toContain(`\nkeywatch_key_last_run_timestamp_seconds{key="k-b",provider="openrouter"} ${at / 1000}`);
+    expect(sink.lines(0)).toBe('');
+  });
+});
