@@ -50,6 +50,8 @@ const warmupS = Number(values.warmup);
 const seconds = Number(values.seconds);
 const modes = positionals.length === 0 ? [...MODES] : positionals;
 for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new Error(`mode must be one of ${MODES.join(', ')}, not "${m}"`);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number of at least 1, not "${values.rounds}"`);
 
 if (!values.child) {
   const one = (mode: string): Promise<void> =>
@@ -58,7 +60,7 @@ if (!values.child) {
       const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' });
       child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${mode} exited ${code}`))));
     });
-  for (let round = 0; round < Number(values.rounds); round++) {
+  for (let round = 0; round < rounds; round++) {
     // --together: the modes at the same time (each with its own simulator), so the VM's minute
     // moves them alike; otherwise one after another.
     if (values.together) await Promise.all(modes.map(one));

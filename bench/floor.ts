@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { nextReset } from '../providers/openrouter/index.js';
 import { openStore } from '../src/store/index.js';
 
 /** The fields of OpenRouter's GET /key answer that a run stores and exports (providers.md). */
@@ -12,6 +13,7 @@ export interface OpenRouterKey {
   usage_monthly?: number;
   limit?: number | null;
   limit_remaining?: number | null;
+  /** The limit's period: daily, weekly, monthly or null (providers.md §1). */
   limit_reset?: string | null;
   is_free_tier?: boolean;
 }
@@ -75,6 +77,7 @@ export function floorSink(names: readonly string[], opts: { flushEveryMs?: numbe
   return {
     record(i, at, ms, d) {
       const limit = num(d.limit);
+      const reset = d.limit_reset === 'daily' || d.limit_reset === 'weekly' || d.limit_reset === 'monthly' ? d.limit_reset : undefined;
       queue.push([
         at,
         names[i]!,
@@ -93,8 +96,11 @@ export function floorSink(names: readonly string[], opts: { flushEveryMs?: numbe
         `\nkeywatch_key_info${l},claimed_provider="openrouter"} 1\nkeywatch_key_valid${l}} 1` +
         `\nkeywatch_key_usage${l},currency="USD",window="total"} ${d.usage}\nkeywatch_key_usage${l},currency="USD",window="daily"} ${d.usage_daily}` +
         `\nkeywatch_key_usage${l},currency="USD",window="weekly"} ${d.usage_weekly}\nkeywatch_key_usage${l},currency="USD",window="monthly"} ${d.usage_monthly}` +
-        `\nkeywatch_key_limit${l},currency="USD"} ${limit}\nkeywatch_key_limit_remaining${l},currency="USD"} ${d.limit_remaining}` +
-        `\nkeywatch_key_limit_reset_timestamp_seconds${l}} ${d.limit_reset === null || d.limit_reset === undefined ? 0 : Date.parse(d.limit_reset) / 1000}` +
+        // An unlimited key has no limit lines (as keywatch renders it).
+        (limit === null
+          ? ''
+          : `\nkeywatch_key_limit${l},currency="USD"} ${limit}\nkeywatch_key_limit_remaining${l},currency="USD"} ${d.limit_remaining ?? limit}` +
+            (reset === undefined ? '' : `\nkeywatch_key_limit_reset_timestamp_seconds${l}} ${nextReset(reset, at)}`)) +
         `\nkeywatch_key_consecutive_failures${l}} 0\nkeywatch_key_last_run_timestamp_seconds${l}} ${at / 1000}` +
         `\nkeywatch_probe_success${l},probe="current_key"} 1\nkeywatch_probe_duration_seconds${l},probe="current_key"} ${ms / 1000}` +
         `\nkeywatch_probe_last_success_timestamp_seconds${l},probe="current_key"} ${at / 1000}` +

@@ -36,5 +36,15 @@ describe('decompose floor sink', () => {
     expect(lines).toContain('\nkeywatch_probe_duration_seconds{key="k-b",provider="openrouter",probe="current_key"} 0.25');
     expect(lines).toContain(`\nkeywatch_key_last_run_timestamp_seconds{key="k-b",provider="openrouter"} ${at / 1000}`);
     expect(sink.lines(0)).toBe('');
+    sink.record(0, at, 250, { usage: 1, limit: 20, limit_remaining: 19, limit_reset: 'daily' });
+    // 2023-11-14T22:13:20Z: the next UTC midnight.
+    expect(sink.lines(0)).toContain(`\nkeywatch_key_limit_reset_timestamp_seconds{key="k-a",provider="openrouter"} ${Date.UTC(2023, 10, 15) / 1000}`);
+  });
+
+  it('writes no limit lines for an unlimited key', () => {
+    sink = floorSink(['k-a'], { prefillMinutes: 1 });
+    sink.record(0, Date.now(), 10, { usage: 1, usage_daily: 0, usage_weekly: 0, usage_monthly: 1, limit: null, limit_remaining: null });
+    expect(sink.lines(0)).toContain('keywatch_key_usage{key="k-a"');
+    expect(sink.lines(0)).not.toContain('keywatch_key_limit');
   });
 });
