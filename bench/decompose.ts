@@ -11,11 +11,13 @@
  * with no state, store, analysis, alerting or /metrics (but floor's). What the daemon costs beyond
  * `runner` is the monitoring work; `floor` against `bare` is what any daemon storing and exporting
  * every run pays on this stack. Run after a build: `node dist/bench/decompose.js [MODE...] [--keys N]
- * [--warmup S] [--seconds S] [--rounds N] [--together]`, the modes one after another (default: all
- * four), or with --together all at once, each with its own simulator (the VM's speed moves by the
- * minute: at once they share it).
+ * [--warmup S] [--seconds S] [--rounds N] [--together] [--json FILE]`, the modes one after another
+ * (default: all four), or with --together all at once, each with its own simulator (the VM's speed
+ * moves by the minute: at once they share it); --json writes every process's figures (run.ts's
+ * floor row reads them).
  */
 import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
@@ -26,7 +28,7 @@ import { TICK_MS } from '../src/daemon.js';
 import type { KeyState } from '../src/state.js';
 import { registry } from '../providers/index.js';
 import { benchConfigYaml } from './daemon-config.js';
-import { floorSink, type OpenRouterKey } from './floor.js';
+import { floorSink, type DecomposeResult, type OpenRouterKey } from './floor.js';
 import { benchKeyValue } from './keys.js';
 import { cpuWindow } from './measure.js';
 import { forkSim } from './sim-client.js';
@@ -43,6 +45,7 @@ const { values, positionals } = parseArgs({
     child: { type: 'boolean', default: false },
     together: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
+    json: { type: 'string' },
   },
 });
 const keys = Number(values.keys);
@@ -54,18 +57,21 @@ const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number of at least 1, not "${values.rounds}"`);
 
 if (!values.child) {
-  const one = (mode: string): Promise<void> =>
+  const results: DecomposeResult[] = [];
+  const one = (mode: string, round: number): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       const args = [mode, '--child', '--keys', String(keys), '--warmup', String(warmupS), '--seconds', String(seconds)];
       const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' });
+      child.on('message', (m: Omit<DecomposeResult, 'round'>) => results.push({ ...m, round }));
       child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${mode} exited ${code}`))));
     });
   for (let round = 0; round < rounds; round++) {
     // --together: the modes at the same time (each with its own simulator), so the VM's minute
     // moves them alike; otherwise one after another.
-    if (values.together) await Promise.all(modes.map(one));
-    else for (const mode of modes) await one(mode);
+    if (values.together) await Promise.all(modes.map((m) => one(m, round)));
+    else for (const mode of modes) await one(mode, round);
   }
+  if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
 } else {
   await measure(modes[0] as Mode);
 }
@@ -138,6 +144,8 @@ async function measure(mode: Mode): Promise<void> {
   console.log(
     `${mode.padEnd(6)} ${keys} keys, ${runs} runs: ${((cpuS / runs) * 1000).toFixed(3)} ms CPU per run (${((systemS / runs) * 1000).toFixed(3)} in the kernel), ${failures} failed`,
   );
+  const result: Omit<DecomposeResult, 'round'> = { mode, keys, runs, cpuMsPerRun: (cpuS / runs) * 1000, kernelMsPerRun: (systemS / runs) * 1000, failures };
+  process.send?.(result);
   floor?.close();
   await agent.close();
   await sim.close();

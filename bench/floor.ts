@@ -18,6 +18,54 @@ export interface OpenRouterKey {
   is_free_tier?: boolean;
 }
 
+/** One decompose.ts process's figures: one mode in one round. */
+export interface DecomposeResult {
+  mode: string;
+  round: number;
+  keys: number;
+  runs: number;
+  cpuMsPerRun: number;
+  kernelMsPerRun: number;
+  failures: number;
+}
+
+/** run.ts's floor row: the floor against the bare loop, each round's pair measured at once. */
+export interface FloorSummary {
+  keys: number;
+  /** Per round: the bare loop's and the floor's CPU ms per key run, and their ratio. */
+  pairs: { bareMsPerRun: number; floorMsPerRun: number; ratio: number }[];
+  bareMsPerRun: number;
+  floorMsPerRun: number;
+  /** Mean floor over mean bare. */
+  ratio: number;
+  failures: number;
+}
+
+/** Pairs each round's `bare` and `floor` processes; a round without both is an error (a process failed to report). */
+export function floorSummary(results: readonly DecomposeResult[]): FloorSummary {
+  const rounds = [...new Set(results.map((r) => r.round))].sort((a, b) => a - b);
+  if (rounds.length === 0) throw new Error('decompose reported no rounds');
+  const pairs = rounds.map((round) => {
+    const bare = results.find((r) => r.round === round && r.mode === 'bare');
+    const floor = results.find((r) => r.round === round && r.mode === 'floor');
+    if (bare === undefined || floor === undefined) throw new Error(`decompose round ${round} lacks ${bare === undefined ? 'bare' : 'floor'}`);
+    return { bareMsPerRun: round3(bare.cpuMsPerRun), floorMsPerRun: round3(floor.cpuMsPerRun), ratio: round3(floor.cpuMsPerRun / bare.cpuMsPerRun) };
+  });
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const bare = mean(pairs.map((p) => p.bareMsPerRun));
+  const floor = mean(pairs.map((p) => p.floorMsPerRun));
+  return {
+    keys: results[0]!.keys,
+    pairs,
+    bareMsPerRun: round3(bare),
+    floorMsPerRun: round3(floor),
+    ratio: Math.round((floor / bare) * 100) / 100,
+    failures: results.reduce((n, r) => n + r.failures, 0),
+  };
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
 export interface FloorSink {
   /** Run i's answer: its raw row queued, its key's lines written (returns their length in bytes). */
   record(i: number, at: number, ms: number, d: OpenRouterKey): number;

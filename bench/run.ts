@@ -7,7 +7,8 @@
  * rate and concurrency (the baseline), and the ratio of the two CPU costs is keywatch's overhead.
  * Then the probe cycle the target names (HTTP requests, parse, store, metrics: the daemon without
  * judging, history analysis, alerting and identification) at --probe-cycle-keys, with its own
- * baseline; requests per cycle with fleet discovery, store bytes per key-day after rollups, and
+ * baseline; the floor (decompose.ts: the least a run can do of those pieces, at once with the bare
+ * loop, --floor-rounds rounds at --probe-cycle-keys); requests per cycle with fleet discovery, store bytes per key-day after rollups, and
  * start-up time on a store holding 30 days of history.
  *
  * Why the interval is not compressed: 10,000 keys every 60 s is a RATE, 167 key runs per second,
@@ -18,12 +19,12 @@
  * drives the same 167 runs/s as 10,000 keys at 60 s ("equivalent keys at 60 s" in the table).
  *
  *   node dist/bench/run.js [--keys 1000,10000] [--seconds 60] [--interval 60] [--warmup <2 intervals + 5>]
- *     [--scrape-seconds 15] [--probe-cycle-keys 10000] [--startup-keys 10000] [--startup-days 30] [--startup-runs 3]
- *     [--json FILE] [--skip fleets,probe-cycle,baseline,fleet,storage,startup]
- *     (fleets: the N-key probing phases; probe-cycle: its row; fleet: discovery)
+ *     [--scrape-seconds 15] [--probe-cycle-keys 10000] [--floor-rounds 2] [--startup-keys 10000] [--startup-days 30]
+ *     [--startup-runs 3] [--json FILE] [--skip fleets,probe-cycle,floor,baseline,fleet,storage,startup]
+ *     (fleets: the N-key probing phases; probe-cycle: its row; floor: its comparison; fleet: discovery)
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,7 @@ import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
 import { runBaselineProcess, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
+import { floorSummary, type DecomposeResult, type FloorSummary } from './floor.js';
 import { cpuWindow, percentile, round, sleep } from './measure.js';
 import { PROBE_CYCLE_WITHOUT, wiring, type Part } from './wiring.js';
 import { heapPolicy } from '../src/runtime.js';
@@ -49,6 +51,8 @@ interface Args {
   scrapeSeconds: number;
   /** Keys of the probe cycle row (the daemon without judging; see PROBE_CYCLE_WITHOUT). */
   probeCycleKeys: number;
+  /** Rounds of the floor and the bare loop at once (decompose.ts), at probeCycleKeys. */
+  floorRounds: number;
   startupKeys: number;
   startupDays: number;
   startupRuns: number;
@@ -87,6 +91,7 @@ function parseArgs(argv: string[]): Args {
     warmupS: num('warmup', 2 * num('interval', 60) + 5),
     scrapeSeconds: num('scrape-seconds', 15),
     probeCycleKeys: num('probe-cycle-keys', 10_000),
+    floorRounds: num('floor-rounds', 2),
     startupKeys: num('startup-keys', 10_000),
     startupDays: num('startup-days', 30),
     startupRuns: num('startup-runs', 3),
@@ -190,6 +195,7 @@ async function main(): Promise<void> {
   const cache = join(tmpdir(), 'keywatch-bench-cache');
   const fleets: FleetResult[] = [];
   let probeCycle: FleetResult | undefined;
+  let floor: FloorSummary | undefined;
   let discovery: DiscoveryResult | undefined;
   let storage: (StorageFigures & { hourlyPrune: Record<string, HourlyPrune> }) | undefined;
   let startup: StartupResult | undefined;
@@ -197,6 +203,7 @@ async function main(): Promise<void> {
   try {
     if (!args.skip.has('fleets')) for (const n of args.keys) fleets.push(await benchFleet(n, args, work, cache));
     if (!args.skip.has('probe-cycle')) probeCycle = await benchFleet(args.probeCycleKeys, args, work, cache, PROBE_CYCLE_WITHOUT);
+    if (!args.skip.has('floor')) floor = await benchFloor(args, work);
     const biggest = Math.max(...args.keys);
     if (!args.skip.has('fleet')) discovery = await benchDiscovery(biggest, work);
     if (!args.skip.has('storage')) {
@@ -242,6 +249,7 @@ async function main(): Promise<void> {
     heapPolicy: heapPolicy(),
     fleets,
     probeCycle,
+    floor,
     discovery,
     storage,
     steadyStateAnalysis: depth,
@@ -250,6 +258,13 @@ async function main(): Promise<void> {
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(report([...fleets, ...(probeCycle !== undefined ? [probeCycle] : [])], discovery, storage, startup));
+  if (floor !== undefined) {
+    process.stdout.write(
+      `floor (the least a run can do of the probe cycle's pieces: keywatch's client and JSON.parse, a raw row, the key's lines; ` +
+        `at once with the bare loop, ${floor.keys} keys, ${floor.pairs.length} rounds): ${floor.floorMsPerRun} ms CPU/run against ${floor.bareMsPerRun}, ` +
+        `${floor.ratio}x (rounds: ${floor.pairs.map((p) => `${p.floorMsPerRun}/${p.bareMsPerRun}`).join(', ')}), ${floor.failures} failed runs\n`,
+    );
+  }
   for (const d of depth ?? []) {
     process.stdout.write(
       `steady state, interval ${d.intervalS} s, rawRetention ${d.rawRetentionH}h: ${d.samples} history samples in a week, ` +
@@ -259,6 +274,23 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(`\nJSON: ${args.json}\n`);
+}
+
+/**
+ * The floor (decompose.ts `bare floor --together`): what the least form of the probe cycle's pieces
+ * costs against the bare loop, both at once, each with its own simulator, in a process of its own.
+ */
+async function benchFloor(args: Args, work: string): Promise<FloorSummary> {
+  log(`${args.probeCycleKeys} keys: the floor and the bare loop at once, ${args.floorRounds} rounds of 30 s warm-up and ${args.seconds} s`);
+  const json = join(work, 'floor.json');
+  const script = fileURLToPath(new URL('./decompose.js', import.meta.url));
+  const argv = ['bare', 'floor', '--together', '--rounds', String(args.floorRounds), '--keys', String(args.probeCycleKeys)];
+  argv.push('--warmup', '30', '--seconds', String(args.seconds), '--json', json);
+  await new Promise<void>((resolveExit, reject) => {
+    const child = fork(script, argv, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child.once('exit', (code) => (code === 0 ? resolveExit() : reject(new Error(`decompose exited ${code}`))));
+  });
+  return floorSummary(JSON.parse(readFileSync(json, 'utf8')) as DecomposeResult[]);
 }
 
 /** One fleet: the whole daemon, or (`without`) the daemon without those parts, with its baseline. */

@@ -4,7 +4,7 @@
  * key's lines with the run's numbers -- or `floor` would price nothing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { floorSink, type FloorSink } from '../bench/floor.js';
+import { floorSink, floorSummary, type DecomposeResult, type FloorSink } from '../bench/floor.js';
 
 let sink: FloorSink | undefined;
 
@@ -46,5 +46,31 @@ describe('decompose floor sink', () => {
     sink.record(0, Date.now(), 10, { usage: 1, usage_daily: 0, usage_weekly: 0, usage_monthly: 1, limit: null, limit_remaining: null });
     expect(sink.lines(0)).toContain('keywatch_key_usage{key="k-a"');
     expect(sink.lines(0)).not.toContain('keywatch_key_limit');
+  });
+});
+
+describe("run.ts's floor row", () => {
+  const result = (mode: string, round: number, cpuMsPerRun: number, failures = 0): DecomposeResult => ({
+    mode,
+    round,
+    keys: 10_000,
+    runs: 10_000,
+    cpuMsPerRun,
+    kernelMsPerRun: 0.02,
+    failures,
+  });
+
+  it("pairs each round's bare loop with its floor, whatever order they reported in", () => {
+    const s = floorSummary([result('floor', 1, 0.15), result('bare', 0, 0.1), result('floor', 0, 0.12), result('bare', 1, 0.125, 2)]);
+    expect(s.pairs).toEqual([
+      { bareMsPerRun: 0.1, floorMsPerRun: 0.12, ratio: 1.2 },
+      { bareMsPerRun: 0.125, floorMsPerRun: 0.15, ratio: 1.2 },
+    ]);
+    expect(s).toMatchObject({ keys: 10_000, bareMsPerRun: 0.113, floorMsPerRun: 0.135, ratio: 1.2, failures: 2 });
+  });
+
+  it('refuses a round without both of them', () => {
+    expect(() => floorSummary([result('bare', 0, 0.1), result('floor', 0, 0.1), result('bare', 1, 0.1)])).toThrow(/round 1 lacks floor/);
+    expect(() => floorSummary([])).toThrow(/no rounds/);
   });
 });
