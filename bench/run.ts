@@ -8,8 +8,8 @@
  * Then the probe cycle the target names (HTTP requests, parse, store, metrics: the daemon without
  * judging, history analysis, alerting and identification) at --probe-cycle-keys, with its own
  * baseline; the floor (decompose.ts: the least a run can do of those pieces, at once with the bare
- * loop, --floor-rounds rounds at --probe-cycle-keys); requests per cycle with fleet discovery, store bytes per key-day after rollups, and
- * start-up time on a store holding 30 days of history.
+ * loop, --floor-rounds rounds at --probe-cycle-keys); requests per cycle with fleet discovery, store
+ * bytes per key-day after rollups, and start-up time on a store holding 30 days of history.
  *
  * Why the interval is not compressed: 10,000 keys every 60 s is a RATE, 167 key runs per second,
  * and that is what is driven; a window shorter than the interval simply sees part of the fleet
