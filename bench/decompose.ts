@@ -141,10 +141,10 @@ async function measure(mode: Mode): Promise<void> {
   const cpu = cpuWindow();
   await pace(warmupRuns, runs);
   const { cpuS, systemS } = cpu.stop();
-  console.log(
-    `${mode.padEnd(6)} ${keys} keys, ${runs} runs: ${((cpuS / runs) * 1000).toFixed(3)} ms CPU per run (${((systemS / runs) * 1000).toFixed(3)} in the kernel), ${failures} failed`,
-  );
   const result: Omit<DecomposeResult, 'round'> = { mode, keys, runs, cpuMsPerRun: (cpuS / runs) * 1000, kernelMsPerRun: (systemS / runs) * 1000, failures };
+  console.log(
+    `${mode.padEnd(6)} ${keys} keys, ${runs} runs: ${result.cpuMsPerRun.toFixed(3)} ms CPU per run (${result.kernelMsPerRun.toFixed(3)} in the kernel), ${failures} failed`,
+  );
   process.send?.(result);
   floor?.close();
   await agent.close();

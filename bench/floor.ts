@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { nextReset } from '../providers/openrouter/index.js';
 import { openStore } from '../src/store/index.js';
+import { round } from './measure.js';
 
 /** The fields of OpenRouter's GET /key answer that a run stores and exports (providers.md). */
 export interface OpenRouterKey {
@@ -15,7 +16,6 @@ export interface OpenRouterKey {
   limit_remaining?: number | null;
   /** The limit's period: daily, weekly, monthly or null (providers.md §1). */
   limit_reset?: string | null;
-  is_free_tier?: boolean;
 }
 
 /** One decompose.ts process's figures: one mode in one round. */
@@ -45,11 +45,11 @@ export interface FloorSummary {
 export function floorSummary(results: readonly DecomposeResult[]): FloorSummary {
   const rounds = [...new Set(results.map((r) => r.round))].sort((a, b) => a - b);
   if (rounds.length === 0) throw new Error('decompose reported no rounds');
-  const pairs = rounds.map((round) => {
-    const bare = results.find((r) => r.round === round && r.mode === 'bare');
-    const floor = results.find((r) => r.round === round && r.mode === 'floor');
-    if (bare === undefined || floor === undefined) throw new Error(`decompose round ${round} lacks ${bare === undefined ? 'bare' : 'floor'}`);
-    return { bareMsPerRun: round3(bare.cpuMsPerRun), floorMsPerRun: round3(floor.cpuMsPerRun), ratio: round3(floor.cpuMsPerRun / bare.cpuMsPerRun) };
+  const pairs = rounds.map((n) => {
+    const bare = results.find((r) => r.round === n && r.mode === 'bare');
+    const floor = results.find((r) => r.round === n && r.mode === 'floor');
+    if (bare === undefined || floor === undefined) throw new Error(`decompose round ${n} lacks ${bare === undefined ? 'bare' : 'floor'}`);
+    return { bareMsPerRun: round(bare.cpuMsPerRun, 3), floorMsPerRun: round(floor.cpuMsPerRun, 3), ratio: round(floor.cpuMsPerRun / bare.cpuMsPerRun, 3) };
   });
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   const bare = mean(pairs.map((p) => p.bareMsPerRun));
@@ -57,14 +57,12 @@ export function floorSummary(results: readonly DecomposeResult[]): FloorSummary 
   return {
     keys: results[0]!.keys,
     pairs,
-    bareMsPerRun: round3(bare),
-    floorMsPerRun: round3(floor),
-    ratio: Math.round((floor / bare) * 100) / 100,
+    bareMsPerRun: round(bare, 3),
+    floorMsPerRun: round(floor, 3),
+    ratio: round(floor / bare, 2),
     failures: results.reduce((n, r) => n + r.failures, 0),
   };
 }
-
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 export interface FloorSink {
   /** Run i's answer: its raw row queued, its key's lines written (returns their length in bytes). */
