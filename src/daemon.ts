@@ -18,14 +18,13 @@ import { Agent } from './http/undici.js';
 import { silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { ProviderRegistry } from './provider.js';
-import { mergeFacts, runAccount, runKey, runRecordOf, type Identify, type RunResult } from './runner.js';
+import { mergeFactsShared, runAccount, runKey, runRecordOf, type Identify, type RunResult } from './runner.js';
 import { createScheduler, type Job, type JobOutcome, type Scheduler } from './scheduler.js';
 import { startServer, type KeywatchServer } from './server.js';
 import { ownsKey, type Shard } from './shard.js';
 import { withoutFacts, type KeyState } from './state.js';
 import { openStore, HOUR_MS, type HistoryOptions, type Store, type StoreOptions } from './store/index.js';
 import { pruneInSteps } from './store/prune.js';
-import { share } from './share.js';
 import type { ProbeKind } from '../probes/types.js';
 
 export interface DaemonOptions {
@@ -555,7 +554,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       labels: meta.labels,
       watchModels: meta.watchModels,
       // Parts that came out the same stay the previous objects (see share.ts: what survives a run).
-      facts: share(prev.facts, mergeFacts(prev.facts, result.facts)),
+      facts: mergeFactsShared(prev.facts, result.facts),
       probes,
       lastSuccessAt,
       lastRunAt: result.startedAt,

@@ -9,6 +9,7 @@ import { isProbeError, ProbeError, type ProbeErrorKind } from './errors.js';
 import type { GetOptions, HttpClient, ScopedHttp } from './http/client.js';
 import { adapterCurrency, type ProbeContext, type ProviderAdapter, type ProviderRegistry } from './provider.js';
 import { scrubSecrets } from './secret.js';
+import { share } from './share.js';
 import type { KeyState } from './state.js';
 import type { RunRecord } from './store/index.js';
 import { PROBE_KINDS, type Identity, type KeyFacts, type ProbeKind, type ProbeOutcome } from '../probes/types.js';
@@ -257,6 +258,34 @@ export function mergeFacts(base: KeyFacts, next: KeyFacts): KeyFacts {
   if (base.byokUsage !== undefined && next.byokUsage !== undefined) out.byokUsage = { ...base.byokUsage, ...next.byokUsage };
   if (base.rateLimits !== undefined && next.rateLimits !== undefined) out.rateLimits = { ...base.rateLimits, ...next.rateLimits };
   return out;
+}
+
+/**
+ * `share(prev, mergeFacts(prev, next))` in one pass, without building the merged copy first: the
+ * previous facts themselves when the run changed nothing, else one copy of them with what the run
+ * changed (parts that came out the same are the previous objects, as share() makes them). A key's
+ * run usually moves a few numbers of a ~20-field object; merging then sharing copied every field
+ * twice and compared every part again (~12 us a run at 10,000 keys, docs/performance.md session 20).
+ */
+export function mergeFactsShared(prev: KeyFacts, next: KeyFacts): KeyFacts {
+  const before = prev as Record<string, unknown>;
+  const after = next as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  for (const k in after) {
+    const b = before[k];
+    const a = after[k];
+    let v: unknown;
+    if (a === b) v = a;
+    else if (b !== undefined && a !== undefined && (k === 'usage' || k === 'byokUsage' || k === 'rateLimits')) {
+      // Merged one level deep, as mergeFacts does.
+      v = share(b, { ...(b as object), ...(a as object) });
+    } else v = share(b, a);
+    if (v === b && (v !== undefined || Object.hasOwn(before, k))) continue;
+    // Keys stay in mergeFacts' order: the previous ones in theirs, then the run's new ones.
+    out ??= { ...before };
+    out[k] = v;
+  }
+  return (out ?? prev) as KeyFacts;
 }
 
 function identityLabel(provider: string, identity: Identity | undefined): string {

@@ -1,0 +1,203 @@
+/**
+ * The pieces of a key run's path that stand in for slower, plainer code: each must give what the
+ * plain code gives. mergeFactsShared is share(prev, mergeFacts(prev, next)); withoutFacts is the
+ * outcome less its facts; probesJson is JSON.stringify of the stored outcome objects; sameAsSaved
+ * is "the signatures are equal".
+ */
+import { describe, expect, it } from 'vitest';
+import { mergeFacts, mergeFactsShared } from '../src/runner.js';
+import { share } from '../src/share.js';
+import { withoutFacts, type KeyState } from '../src/state.js';
+import { probesJson, sameAsSaved, savedMark, stateSignature } from '../src/store/index.js';
+import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
+import type { KeyAnalysis } from '../src/analysis/types.js';
+import { keyState } from './helpers/state.js';
+
+/** A small deterministic generator (mulberry32), so a failure names its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const identity = { provider: 'openrouter', confidence: 0.9, matchesClaim: true, evidence: [{ signal: 'host', provider: 'openrouter', weight: 0.9 }] };
+
+/** Facts as runs make them: some fields set, some absent, a few explicitly undefined, numbers from a few values. */
+function randomFacts(r: () => number): KeyFacts {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const maybe = (p = 0.5) => r() < p;
+  const f: Record<string, unknown> = {};
+  if (maybe()) f.valid = pick([true, false, undefined]);
+  if (maybe()) f.currency = pick(['USD', 'CNY']);
+  if (maybe()) {
+    const u: Record<string, unknown> = {};
+    for (const w of ['total', 'daily', 'weekly', 'monthly']) if (maybe()) u[w] = pick([0, 1, 2.5, undefined]);
+    f.usage = u;
+  }
+  if (maybe(0.3)) f.byokUsage = { total: pick([0, 1]) };
+  if (maybe()) f.limit = pick([null, 10, 20]);
+  if (maybe()) f.limitRemaining = pick([null, 1, 5]);
+  if (maybe()) f.limitReset = pick([null, 'daily', 'monthly']);
+  if (maybe(0.3)) f.label = pick(['a', 'b']);
+  if (maybe(0.3)) f.rateLimits = { free_daily: { limit: 50, remaining: pick([1, 2]) }, ...(maybe() ? { requests: { limit: 5 } } : {}) };
+  if (maybe(0.4)) f.identity = pick([identity, { ...identity, evidence: [...identity.evidence] }, { ...identity, confidence: 0.5 }]);
+  if (maybe(0.3)) f.models = { count: pick([1, 2]), source: 'user', access: { a: pick([true, false]) }, pricingKnown: {} };
+  return f as KeyFacts;
+}
+
+/** Which parts of `x` are (===) the same objects as `y`'s, as a tree of booleans. */
+function sharing(x: unknown, y: unknown): unknown {
+  if (typeof x !== 'object' || x === null) return x === y;
+  if (x === y) return 'same';
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(x)) out[k] = sharing((x as Record<string, unknown>)[k], (y as Record<string, unknown> | undefined)?.[k]);
+  return out;
+}
+
+describe('mergeFactsShared', () => {
+  it('is share(prev, mergeFacts(prev, next)): the same value, keys in the same order, the same parts shared', () => {
+    for (let seed = 1; seed <= 3000; seed++) {
+      const r = rng(seed);
+      const prev = randomFacts(r);
+      const next = randomFacts(r);
+      const want = share(prev, mergeFacts(prev, next));
+      const got = mergeFactsShared(prev, next);
+      expect(got, `seed ${seed}`).toStrictEqual(want);
+      expect(Object.keys(got), `seed ${seed}`).toEqual(Object.keys(want));
+      expect(got === prev, `seed ${seed}`).toBe(want === prev);
+      expect(sharing(got, prev), `seed ${seed}`).toEqual(sharing(want, prev));
+    }
+  });
+
+  it('returns the previous facts when the run changed nothing, and only new parts where it did', () => {
+    const prev: KeyFacts = { valid: true, currency: 'USD', usage: { total: 1, daily: 1 }, identity, limit: 10 };
+    expect(mergeFactsShared(prev, { valid: true, usage: { daily: 1 }, identity: { ...identity, evidence: [...identity.evidence] } })).toBe(prev);
+
+    const got = mergeFactsShared(prev, { usage: { daily: 2 }, identity: { ...identity } });
+    expect(got).toEqual({ valid: true, currency: 'USD', usage: { total: 1, daily: 2 }, identity, limit: 10 });
+    expect(got.identity).toBe(prev.identity);
+    expect(prev.usage).toEqual({ total: 1, daily: 1 });
+  });
+
+  it('treats a field the run set to undefined as a change (as the merged copy has it)', () => {
+    const prev: KeyFacts = { valid: true };
+    const got = mergeFactsShared(prev, { label: undefined });
+    expect(got).not.toBe(prev);
+    expect(Object.hasOwn(got, 'label')).toBe(true);
+  });
+});
+
+describe('withoutFacts', () => {
+  const plain = (o: ProbeOutcome): ProbeOutcome => {
+    const { facts: _f, ...rest } = o;
+    return rest;
+  };
+  it('gives the outcome less its facts, whatever it carries', () => {
+    const outcomes: ProbeOutcome[] = [
+      { probe: 'current_key', ok: true, durationMs: 3, at: 5, facts: { valid: true } },
+      { probe: 'models', ok: true, durationMs: 3, at: 5, facts: {}, status: 200 },
+      { probe: 'current_key', ok: false, errorKind: 'upstream', status: 502, message: 'bad gateway', durationMs: 1, at: 2, retryAfterMs: 10, facts: { valid: true } },
+      { probe: 'balance_snapshot', ok: false, errorKind: 'timeout', durationMs: 1, at: 2 },
+    ];
+    for (const o of outcomes) {
+      const got = withoutFacts(o);
+      expect(got).toStrictEqual(plain(o));
+      expect(Object.hasOwn(got, 'facts')).toBe(false);
+    }
+    // An outcome without facts is kept as it is (outcomes are never mutated).
+    expect(withoutFacts(outcomes[3]!)).toBe(outcomes[3]);
+  });
+});
+
+describe('probesJson', () => {
+  const plain = (outcomes: ProbeOutcome[]): string =>
+    JSON.stringify(
+      outcomes.map((o) => ({
+        probe: o.probe,
+        ok: o.ok,
+        ...(o.errorKind !== undefined ? { kind: o.errorKind } : {}),
+        ...(o.status !== undefined ? { status: o.status } : {}),
+        ms: Math.round(o.durationMs),
+      })),
+    );
+  it('writes what JSON.stringify wrote of the stored outcome objects', () => {
+    const cases: ProbeOutcome[][] = [
+      [],
+      [{ probe: 'current_key', ok: true, durationMs: 3.4, at: 1 }],
+      [
+        { probe: 'current_key', ok: true, durationMs: 2.5, at: 1, facts: { valid: true } },
+        { probe: 'models', ok: false, errorKind: 'rate_limited', status: 429, durationMs: 12.51, at: 1, retryAfterMs: 5 },
+        { probe: 'balance_snapshot', ok: false, errorKind: 'timeout', durationMs: Number.NaN, at: 1 },
+        { probe: 'identity', ok: false, errorKind: 'bad_response', status: 200, message: 'x"y', durationMs: -0.4, at: 1 },
+      ],
+    ];
+    for (const c of cases) {
+      expect(probesJson(c)).toBe(plain(c));
+      expect(JSON.parse(probesJson(c))).toEqual(JSON.parse(plain(c)));
+    }
+  });
+});
+
+describe('sameAsSaved', () => {
+  const labels = { team: 'x' };
+  const watchModels = ['a'];
+  const models = { count: 2, source: 'user' as const, access: { a: true, b: false }, pricingKnown: {} };
+  const ok = (probe: ProbeOutcome['probe']): ProbeOutcome => ({ probe, ok: true, durationMs: 3, at: 1 });
+  const base = keyState('k', {
+    labels,
+    watchModels,
+    lastRunAt: 1,
+    facts: { valid: true, currency: 'USD', usage: { total: 1 }, limit: 10, limitReset: 'daily', identity, models },
+    probes: { current_key: ok('current_key'), models: ok('models') },
+  });
+  const verdict = (v: string): KeyAnalysis => ({ readiness: { verdict: v } }) as unknown as KeyAnalysis;
+
+  it('says the same as comparing signatures, for parts shared or copied, equal or not', () => {
+    const variants: [string, KeyState, KeyAnalysis?][] = [
+      ['figures only', { ...base, lastRunAt: 2, facts: { ...base.facts, usage: { total: 9 }, limitRemaining: 3 } }],
+      ['new probe outcomes, same verdicts', { ...base, probes: { current_key: ok('current_key'), models: ok('models') } }],
+      ['a copy of the labels', { ...base, labels: { ...labels } }],
+      ['other labels', { ...base, labels: { team: 'y' } }],
+      ['a copy of the model list', { ...base, facts: { ...base.facts, models: { ...models, access: { ...models.access } } } }],
+      ['a model lost', { ...base, facts: { ...base.facts, models: { ...models, access: { a: false, b: false } } } }],
+      ['the probes in another order', { ...base, probes: { models: ok('models'), current_key: ok('current_key') } }],
+      ['a probe failing', { ...base, probes: { ...base.probes, models: { ...ok('models'), ok: false, errorKind: 'upstream' } } }],
+      ['a probe failing otherwise', { ...base, probes: { ...base.probes, models: { ...ok('models'), ok: true, errorKind: 'upstream' } } }],
+      ['a probe more', { ...base, probes: { ...base.probes, balance_snapshot: ok('balance_snapshot') } }],
+      ['a probe less', { ...base, probes: { current_key: ok('current_key') } }],
+      ['refused', { ...base, facts: { ...base.facts, valid: false } }],
+      ['unlimited', { ...base, facts: { ...base.facts, limit: null } }],
+      ['limit unknown', { ...base, facts: { ...base.facts, limit: undefined } }],
+      ['another reset', { ...base, facts: { ...base.facts, limitReset: 'monthly' } }],
+      ['an expiry', { ...base, facts: { ...base.facts, expiresAt: 5 } }],
+      ['another currency', { ...base, facts: { ...base.facts, currency: 'CNY' } }],
+      ['another identity', { ...base, facts: { ...base.facts, identity: { ...identity, provider: 'openai' } } }],
+      ['failing', { ...base, consecutiveFailures: 2 }],
+      ['another provider', { ...base, provider: 'openai' }],
+      ['claimed otherwise', { ...base, claimedProvider: 'auto' }],
+      ['rotated', { ...base, fingerprint: 'ffffffff' }],
+      ['discovered', { ...base, account: 'team' }],
+      ['other watched models', { ...base, watchModels: ['a', 'b'] }],
+      ['a copy of the watched models', { ...base, watchModels: [...watchModels] }],
+      ['a verdict', base, verdict('ready')],
+    ];
+    const mark = savedMark(base, undefined, 1);
+    for (const [name, s, analysis] of variants) {
+      expect(sameAsSaved(mark, s, analysis), name).toBe(stateSignature(s, analysis) === stateSignature(base));
+    }
+    expect(sameAsSaved(savedMark(base, verdict('ready'), 1), base, verdict('ready'))).toBe(true);
+    expect(sameAsSaved(savedMark(base, verdict('ready'), 1), base, verdict('blocked'))).toBe(false);
+  });
+
+  it('takes the state`s own analysis when none is given, as stateSignature does', () => {
+    const judged = { ...base, analysis: verdict('ready') };
+    const mark = savedMark(judged);
+    expect(sameAsSaved(mark, judged)).toBe(true);
+    expect(sameAsSaved(mark, { ...judged, analysis: verdict('blocked') })).toBe(false);
+  });
+});
