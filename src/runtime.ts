@@ -35,6 +35,8 @@ import { setFlagsFromString } from 'node:v8';
  * pairs of 60 s windows): 0.47-0.54 ms of CPU per key run against 0.60-0.70, V8's worker threads
  * 0.64-0.83 s a minute against 1.26-1.75, for 281-317 MB while probing (lifetime peaks 281-344)
  * against 262-270: over the 300 MB the benchmark holds `small` to (docs/performance.md, session 11).
+ * Measured again in session 20, at once with `small` (the probe cycle, two rounds): 0.007 ms a key
+ * run less, within the noise, for ~26 MB more RSS: what a run allocates and keeps has shrunk since.
  * `default`: node's own (with pretenuring: 0.56 ms per key run, 340 MB, one run).
  */
 export const HEAP_POLICIES = ['small', 'fast', 'default'] as const;
