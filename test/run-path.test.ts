@@ -4,11 +4,14 @@
  * outcome less its facts; probesJson is JSON.stringify of the stored outcome objects; sameAsSaved
  * is "the signatures are equal".
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mergeFacts, mergeFactsShared } from '../src/runner.js';
 import { share } from '../src/share.js';
 import { withoutFacts, type KeyState } from '../src/state.js';
-import { probesJson, sameAsSaved, savedMark, stateSignature } from '../src/store/index.js';
+import { openStore, probesJson, sameAsSaved, savedMark, stateSignature } from '../src/store/index.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
 import type { KeyAnalysis } from '../src/analysis/types.js';
 import { keyState } from './helpers/state.js';
@@ -199,5 +202,56 @@ describe('sameAsSaved', () => {
     const mark = savedMark(judged);
     expect(sameAsSaved(mark, judged)).toBe(true);
     expect(sameAsSaved(mark, { ...judged, analysis: verdict('blocked') })).toBe(false);
+  });
+});
+
+describe('a recorded run', () => {
+  it('lands in probe_runs with every column in its place (the row is bound by position)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kw-row-'));
+    const store = openStore(join(dir, 'kw.db'));
+    try {
+      const at = Date.UTC(2026, 0, 10, 12, 0, 0);
+      const outcomes: ProbeOutcome[] = [
+        { probe: 'current_key', ok: true, durationMs: 7.4, at, facts: { valid: true } },
+        { probe: 'models', ok: false, errorKind: 'upstream', status: 503, durationMs: 11.6, at },
+      ];
+      store.recordRun({
+        at,
+        key: 'kw-row-key',
+        provider: 'openrouter',
+        ok: false,
+        failedProbe: 'models',
+        errorKind: 'upstream',
+        durationMs: 19.2,
+        facts: { valid: true, currency: 'USD', usage: { total: 1.5, daily: 2.5, weekly: 3.5, monthly: 4.5 }, limit: 10, limitRemaining: 6.5, balance: 7.5 },
+        outcomes,
+      });
+      store.flush();
+      const row = store.db.prepare('SELECT * FROM probe_runs').get() as Record<string, unknown>;
+      const { id: _id, ...columns } = row;
+      expect(columns).toEqual({
+        at,
+        key: 'kw-row-key',
+        provider: 'openrouter',
+        ok: 0,
+        failed_probe: 'models',
+        error_kind: 'upstream',
+        duration_ms: 19,
+        valid: 1,
+        currency: 'USD',
+        usage_total: 1.5,
+        usage_daily: 2.5,
+        usage_weekly: 3.5,
+        usage_monthly: 4.5,
+        limit_value: 10,
+        limit_remaining: 6.5,
+        unlimited: 0,
+        balance: 7.5,
+        probes: '[{"probe":"current_key","ok":true,"ms":7},{"probe":"models","ok":false,"kind":"upstream","status":503,"ms":12}]',
+      });
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
