@@ -14,19 +14,8 @@ import { withoutFacts, type KeyState } from '../src/state.js';
 import { openStore, probesJson, sameAsSaved, savedMark, stateSignature } from '../src/store/index.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
 import type { KeyAnalysis } from '../src/analysis/types.js';
+import { rng } from './helpers/rng.js';
 import { keyState } from './helpers/state.js';
-
-/** A small deterministic generator (mulberry32), so a failure names its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const identity = { provider: 'openrouter', confidence: 0.9, matchesClaim: true, evidence: [{ signal: 'host', provider: 'openrouter', weight: 0.9 }] };
 
