@@ -740,110 +740,93 @@ function rollupSampleOf(c: RollupSampleColumns): HistorySample {
 }
 
 /**
- * What a restart must not get wrong about a key, as one string: a state whose signature changed is
- * written at once; one that only moved its figures (usage, remaining, durations) may wait.
+ * What a restart must not get wrong about a key, part by part (besides its probes' outcomes): a
+ * state whose parts changed is written at once; one that only moved its figures (usage, remaining,
+ * durations) may wait. Each part is a value compared as it is (`===`: a key's model list, labels and
+ * watched models are the same objects run after run, the state sharing what did not change) and,
+ * where it is an object, the text its signature holds.
  */
+const SIGNATURE_PARTS: readonly { of: (s: KeyState, analysis: KeyAnalysis | undefined) => unknown; text?: (v: never) => string }[] = [
+  { of: (s) => s.facts.valid },
+  { of: (s) => s.provider },
+  { of: (s) => s.claimedProvider },
+  { of: (s) => s.fingerprint },
+  { of: (s) => s.account },
+  { of: (s) => s.consecutiveFailures > 0 },
+  { of: (s) => s.facts.currency },
+  { of: (s) => s.facts.limit },
+  { of: (s) => s.facts.limitReset },
+  { of: (s) => s.facts.expiresAt },
+  { of: (s) => s.facts.identity?.provider },
+  { of: (s) => s.facts.models?.access, text: (access: Record<string, boolean>) => memo(modelsSignatures, access, accessibleModels) },
+  { of: (_s, analysis) => analysis?.readiness.verdict },
+  { of: (s) => s.watchModels, text: (models: string[]) => models.join(',') },
+  { of: (s) => s.labels, text: (labels: Record<string, string>) => memo(labelsSignatures, labels, JSON.stringify) },
+];
+
+/** The parts of a key's state a restart must get right (its probes' outcomes and SIGNATURE_PARTS), as one string. */
 export function stateSignature(s: KeyState, analysis: KeyAnalysis | undefined = s.analysis): string {
-  const f = s.facts;
-  let probes = '';
-  for (const o of Object.values(s.probes)) if (o !== undefined) probes += `${o.probe}:${o.ok ? 1 : 0}:${o.errorKind ?? ''},`;
-  return [
-    f.valid,
-    s.provider,
-    s.claimedProvider,
-    s.fingerprint,
-    s.account ?? '',
-    s.consecutiveFailures > 0,
-    probes,
-    f.currency,
-    f.limit,
-    f.limitReset,
-    f.expiresAt,
-    f.identity?.provider,
-    f.models === undefined ? '' : memo(modelsSignatures, f.models.access, accessibleModels),
-    analysis?.readiness.verdict,
-    s.watchModels.join(','),
-    memo(labelsSignatures, s.labels, JSON.stringify),
-  ].join('|');
+  return signatureOf(s.probes, (i) => SIGNATURE_PARTS[i]!.of(s, analysis));
 }
 
-/**
- * A written state's signature and the parts it was made of, so a later run's state can be found the
- * same part by part (the usual case: values equal, objects shared) without building its signature.
- */
+function signatureOf(probes: KeyState['probes'] | readonly ProbeOutcome[], part: (i: number) => unknown): string {
+  let outcomes = '';
+  for (const o of Object.values(probes)) if (o !== undefined) outcomes += `${o.probe}:${o.ok ? 1 : 0}:${o.errorKind ?? ''},`;
+  signaturePieces[0] = outcomes;
+  for (let i = 0; i < SIGNATURE_PARTS.length; i++) {
+    const text = SIGNATURE_PARTS[i]!.text;
+    const v = part(i);
+    signaturePieces[i + 1] = v === undefined || v === null ? '' : text !== undefined ? text(v as never) : String(v);
+  }
+  // Joined, not concatenated: a kept signature is one flat string, not a tree of ~16 pieces.
+  return signaturePieces.join('|');
+}
+
+const signaturePieces: string[] = [];
+
+// A key's model list (hundreds of models) and labels are the same objects run after run (the
+// state shares what did not change): their part of the signature is built once per object.
+const modelsSignatures = new WeakMap<object, string>();
+const labelsSignatures = new WeakMap<object, string>();
+
+function memo<T extends object>(cache: WeakMap<object, string>, o: T, make: (o: T) => string): string {
+  let v = cache.get(o);
+  if (v === undefined) cache.set(o, (v = make(o)));
+  return v;
+}
+
+/** The parts of a written state's signature, so a later state can be compared part by part. */
 export interface SavedMark {
   at: number;
-  signature: string;
-  valid: boolean | undefined;
-  provider: string;
-  claimedProvider: string;
-  fingerprint: string;
-  account: string | undefined;
-  failing: boolean;
+  /** SIGNATURE_PARTS' values, in order. */
+  parts: unknown[];
+  /** The state's probe outcomes, in order (their part: probe, ok, errorKind). */
   probes: ProbeOutcome[];
-  currency: string | undefined;
-  limit: number | null | undefined;
-  limitReset: string | null | undefined;
-  expiresAt: number | null | undefined;
-  identity: string | undefined;
-  access: Record<string, boolean> | undefined;
-  verdict: string | undefined;
-  watchModels: string[];
-  labels: Record<string, string>;
+  /** The signature those parts make, once a comparison needed it. */
+  signature?: string;
 }
 
 export function savedMark(s: KeyState, analysis: KeyAnalysis | undefined = s.analysis, at = s.lastRunAt ?? 0): SavedMark {
-  const f = s.facts;
   const probes: ProbeOutcome[] = [];
   for (const o of Object.values(s.probes)) if (o !== undefined) probes.push(o);
-  return {
-    at,
-    signature: stateSignature(s, analysis),
-    valid: f.valid,
-    provider: s.provider,
-    claimedProvider: s.claimedProvider,
-    fingerprint: s.fingerprint,
-    account: s.account,
-    failing: s.consecutiveFailures > 0,
-    probes,
-    currency: f.currency,
-    limit: f.limit,
-    limitReset: f.limitReset,
-    expiresAt: f.expiresAt,
-    identity: f.identity?.provider,
-    access: f.models?.access,
-    verdict: analysis?.readiness.verdict,
-    watchModels: s.watchModels,
-    labels: s.labels,
-  };
+  return { at, parts: SIGNATURE_PARTS.map((p) => p.of(s, analysis)), probes };
 }
 
 /**
- * Whether `s` has the signature the marked state had: its parts compared one by one (the same
- * values, the same shared objects), else the signatures themselves. Every part equal means every
- * part of the signature equal; a part that differs may still sign the same (an equal model list
- * in a new object), which the signature then tells.
+ * Whether `s` has the signature the marked state had: its parts compared with the marked ones (the
+ * same values, the same shared objects), else the signatures themselves. Every part the same means
+ * the same signature; a part that differs may still sign the same (an equal model list in a new
+ * object), which the signature then tells.
  */
 export function sameAsSaved(mark: SavedMark, s: KeyState, analysis: KeyAnalysis | undefined = s.analysis): boolean {
-  const f = s.facts;
-  const same =
-    mark.valid === f.valid &&
-    mark.provider === s.provider &&
-    mark.claimedProvider === s.claimedProvider &&
-    mark.fingerprint === s.fingerprint &&
-    mark.account === s.account &&
-    mark.failing === s.consecutiveFailures > 0 &&
-    mark.currency === f.currency &&
-    mark.limit === f.limit &&
-    mark.limitReset === f.limitReset &&
-    mark.expiresAt === f.expiresAt &&
-    mark.identity === f.identity?.provider &&
-    mark.access === f.models?.access &&
-    mark.verdict === analysis?.readiness.verdict &&
-    mark.watchModels === s.watchModels &&
-    mark.labels === s.labels &&
-    sameProbes(mark.probes, s.probes);
-  return same || mark.signature === stateSignature(s, analysis);
+  if (samePartsAs(mark, s, analysis) && sameProbes(mark.probes, s.probes)) return true;
+  mark.signature ??= signatureOf(mark.probes, (i) => mark.parts[i]);
+  return mark.signature === stateSignature(s, analysis);
+}
+
+function samePartsAs(mark: SavedMark, s: KeyState, analysis: KeyAnalysis | undefined): boolean {
+  for (let i = 0; i < SIGNATURE_PARTS.length; i++) if (SIGNATURE_PARTS[i]!.of(s, analysis) !== mark.parts[i]) return false;
+  return true;
 }
 
 /** The same probes in the same order, each as ok and failing the same way (their part of the signature). */
@@ -856,17 +839,6 @@ function sameProbes(marked: readonly ProbeOutcome[], probes: KeyState['probes'])
     if (m === undefined || m.probe !== o.probe || m.ok !== o.ok || m.errorKind !== o.errorKind) return false;
   }
   return i === marked.length;
-}
-
-// A key's model list (hundreds of models) and labels are the same objects run after run (the
-// state shares what did not change): their part of the signature is built once per object.
-const modelsSignatures = new WeakMap<object, string>();
-const labelsSignatures = new WeakMap<object, string>();
-
-function memo<T extends object>(cache: WeakMap<object, string>, o: T, make: (o: T) => string): string {
-  let v = cache.get(o);
-  if (v === undefined) cache.set(o, (v = make(o)));
-  return v;
 }
 
 function accessibleModels(access: Record<string, boolean>): string {
