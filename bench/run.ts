@@ -32,7 +32,7 @@ import { analyzeKey } from '../src/analysis/index.js';
 import { startDaemon, TICK_MS } from '../src/daemon.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
-import { runBaselineProcess, type BaselineResult } from './baseline.js';
+import { atOncePlan, runBaselineProcess, type BaselineResult } from './baseline.js';
 import { benchConfigYaml } from './daemon-config.js';
 import { floorSummary, type DecomposeResult, type FloorSummary } from './floor.js';
 import { cpuWindow, percentile, round, sleep } from './measure.js';
@@ -151,6 +151,12 @@ interface FleetResult {
   };
   failures: number;
   violations: number;
+  /**
+   * The probe cycle's row only: the same bare loop, with its own simulator, measured over the same
+   * minute as the daemon (atOncePlan), and the ratio to it; the minute's speed then moves both alike.
+   */
+  baselineAtOnce?: BaselineResult;
+  ratioAtOnce?: number;
   baseline?: BaselineResult;
   ratioToBaseline?: number;
 }
@@ -311,9 +317,32 @@ async function benchFleet(n: number, args: Args, work: string, cache: string, wi
   // The daemon runs in a process of its own (daemon-process.ts), as `keywatch run` would: its CPU
   // and memory are measured there, not mixed with what this process allocates.
   const daemon = await forkDaemon(configFile, without.length > 0 ? { BENCH_WITHOUT: without.join(',') } : {});
+  // The probe cycle's bare loop at once with the daemon's window (its own simulator, started so that
+  // its warm-up ends as the window opens), besides the one after it.
+  const plan = without.length > 0 && !args.skip.has('baseline') ? atOncePlan({ keys: n, intervalS: args.intervalS, seconds: args.seconds, warmupS: args.warmupS }) : undefined;
+  const simAtOnce = plan !== undefined ? await forkSim(n) : undefined;
+  let atOnce: Promise<BaselineResult> | undefined;
   try {
     log(`${n} keys: warm-up ${args.warmupS} s`);
-    await sleep(args.warmupS * 1000);
+    if (plan === undefined || simAtOnce === undefined) await sleep(args.warmupS * 1000);
+    else {
+      await sleep(plan.leadS * 1000);
+      log(`${n} keys: the bare loop at once with the window: ${plan.warmupRuns} runs of warm-up, then ${plan.runs} runs at ${round(rate, 1)}/s (own process and simulator)`);
+      atOnce = runBaselineProcess({
+        url: simAtOnce.url,
+        keys: n,
+        runs: plan.runs,
+        rate,
+        concurrency: 16,
+        paths: ['/key'],
+        occasional: { path: '/models/user', share: plan.modelsShare },
+        warmupRuns: plan.warmupRuns,
+        tickMs: TICK_MS,
+      });
+      // Handled here too, so a failure while the window is measured is not an unhandled rejection.
+      atOnce.catch(() => undefined);
+      await sleep((args.warmupS - plan.leadS) * 1000);
+    }
 
     // Phase A: probing only.
     await sim.reset();
@@ -322,6 +351,7 @@ async function benchFleet(n: number, args: Args, work: string, cache: string, wi
     await sleep(args.seconds * 1000);
     const a = await daemon.closeWindow();
     const simA = await sim.stats();
+    const baselineAtOnce = atOnce !== undefined ? await atOnce : undefined;
 
     // Five scrapes at the end, one after another, as Prometheus gets them (the whole body over HTTP,
     // from the simulator's process): their time, and their memory counted as probing (a 60 s scrape
@@ -411,10 +441,12 @@ async function benchFleet(n: number, args: Args, work: string, cache: string, wi
       failures: a.failures,
       violations: simA.violations,
       ...(baseline !== undefined ? { baseline, ratioToBaseline: round(cpuMsPerRun / baseline.cpuPerRunMs, 2) } : {}),
+      ...(baselineAtOnce !== undefined ? { baselineAtOnce, ratioAtOnce: round(cpuMsPerRun / baselineAtOnce.cpuPerRunMs, 2) } : {}),
     };
   } finally {
     await daemon.close().catch(() => undefined);
     await sim.close();
+    await simAtOnce?.close();
   }
 }
 
@@ -556,6 +588,12 @@ function report(fleets: FleetResult[], d?: DiscoveryResult, s?: StorageFigures &
         `while scraping every 1 s: scrape p50 ${f.scraping.scrapeMsP50} ms (max ${f.scraping.scrapeMsMax}), lateness max ${f.scraping.latenessMaxMs} ms, loop delay max ${f.scraping.eventLoopDelayMaxMs} ms, CPU ${f.scraping.cpuPctOfOneCore}%, RSS peak ${f.scraping.peakRssMb} MB; ` +
         `/metrics ${f.metrics.series} series; memory at the RSS peak (MB): ${JSON.stringify(f.memoryAtPeak)}; CPU s by thread while probing: ${JSON.stringify(f.cpuByThread)} (${f.systemS} s of ${f.cpuS} in the kernel${f.baseline ? `; baseline ${round(f.baseline.systemS, 2)} s of ${round(f.baseline.cpuS, 2)}` : ''})`,
     );
+    if (f.baselineAtOnce !== undefined) {
+      out.push(
+        `${label(f)} keys, the bare loop at once with the window (own process and simulator): ${round(f.baselineAtOnce.cpuPerRunMs, 3)} ms CPU/run over ${f.baselineAtOnce.runs} runs ` +
+          `(${round(f.baselineAtOnce.systemS, 2)} s of ${round(f.baselineAtOnce.cpuS, 2)} in the kernel), ${f.baselineAtOnce.failures} failed; ratio at once ${f.ratioAtOnce}x`,
+      );
+    }
   }
   if (d !== undefined) {
     out.push(

@@ -4,7 +4,9 @@
  * them and flattered every ratio).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { runBaseline } from '../bench/baseline.js';
+import { atOncePlan, runBaseline } from '../bench/baseline.js';
+import { benchConfigYaml } from '../bench/daemon-config.js';
+import { parseConfig } from '../src/config/load.js';
 import { benchSimKeys } from '../bench/keys.js';
 import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/sim.js';
 
@@ -46,5 +48,31 @@ describe('baseline loop', () => {
 
     expect(sim.server.requests.length).toBe(15);
     expect(r).toMatchObject({ runs: 10, requests: 15, failures: 0 });
+  });
+});
+
+describe('the probe cycle\'s bare loop at once with the window (atOncePlan)', () => {
+  it('warms up for the end of the daemon\'s warm-up and measures as many runs as the window holds', () => {
+    const o = { keys: 10_000, intervalS: 60, seconds: 60, warmupS: 125 };
+    const plan = atOncePlan(o);
+    const rate = o.keys / o.intervalS;
+
+    expect(plan).toMatchObject({ leadS: 95, warmupRuns: 5000, runs: 10_000 });
+    // Its warm-up ends as the window opens, its measured runs last as long as the window.
+    expect(plan.leadS + plan.warmupRuns / rate).toBeCloseTo(o.warmupS, 6);
+    expect(plan.runs / rate).toBeCloseTo(o.seconds, 6);
+  });
+
+  it('with a warm-up under 30 s, warms up for all of it', () => {
+    const plan = atOncePlan({ keys: 200, intervalS: 10, seconds: 20, warmupS: 12 });
+    expect(plan).toMatchObject({ leadS: 0, warmupRuns: 240, runs: 400 });
+  });
+
+  it('asks for the model list as often as the bench\'s daemon does (once a modelsInterval)', () => {
+    const cfg = parseConfig(benchConfigYaml({ simUrl: 'http://127.0.0.1:1/api/v1', storePath: ':memory:', keys: 1, intervalS: 60, maxRequestsPerSecond: 50 }));
+    const modelsIntervalS = cfg.keys[0]!.modelsIntervalMs! / 1000;
+    for (const intervalS of [6, 60, 900, 3600]) {
+      expect(atOncePlan({ keys: 10, intervalS, seconds: 60, warmupS: 125 }).modelsShare).toBeCloseTo(Math.min(1, intervalS / modelsIntervalS), 9);
+    }
   });
 });
