@@ -7,7 +7,8 @@
  * rate and concurrency (the baseline), and the ratio of the two CPU costs is keywatch's overhead.
  * Then the probe cycle the target names (HTTP requests, parse, store, metrics: the daemon without
  * judging, history analysis, alerting and identification) at --probe-cycle-keys, with its own
- * baseline; the floor (decompose.ts: the least a run can do of those pieces, at once with the bare
+ * baseline, and the same loop at once with its window too (atOncePlan: the minute's speed moves
+ * both alike); the floor (decompose.ts: the least a run can do of those pieces, at once with the bare
  * loop, --floor-rounds rounds at --probe-cycle-keys); requests per cycle with fleet discovery, store
  * bytes per key-day after rollups, and start-up time on a store holding 30 days of history.
  *
