@@ -123,16 +123,13 @@ export async function runBaseline(o: BaselineOptions): Promise<BaselineResult> {
   return { runs: o.runs, requests, failures, cpuS, systemS, wallS, cpuPerRunMs: (cpuS / o.runs) * 1000 };
 }
 
-/** defaults.modelsInterval as the bench's daemon runs it (the schema's default). */
-const MODELS_INTERVAL_S = 15 * 60;
-
 /**
  * When and how much the at-once bare loop runs: started `leadS` into the daemon's warm-up, it warms
  * up for the last `warmupRuns` of it (30 s at the fleet's rate, or the whole warm-up if shorter),
  * then makes as many runs as the window's length at that rate, so its measured runs fall in the
  * window. It asks for the model list on the share of runs the daemon does (once a modelsInterval).
  */
-export function atOncePlan(o: { keys: number; intervalS: number; seconds: number; warmupS: number }): {
+export function atOncePlan(o: { keys: number; intervalS: number; seconds: number; warmupS: number; modelsIntervalS: number }): {
   leadS: number;
   warmupRuns: number;
   runs: number;
@@ -144,6 +141,6 @@ export function atOncePlan(o: { keys: number; intervalS: number; seconds: number
     leadS: o.warmupS - warmS,
     warmupRuns: Math.round(rate * warmS),
     runs: Math.max(1, Math.round(rate * o.seconds)),
-    modelsShare: Math.min(1, o.intervalS / MODELS_INTERVAL_S),
+    modelsShare: Math.min(1, o.intervalS / o.modelsIntervalS),
   };
 }

@@ -1,4 +1,5 @@
 /** The YAML config the benchmark gives keywatch: N OpenRouter keys (or one account) on the simulator. */
+import { parseConfig } from '../src/config/load.js';
 import { benchKeyName, benchKeyValue, MANAGEMENT_KEY } from './keys.js';
 
 export const WATCH_MODELS = ['openrouter/auto', 'openrouter/bodybuilder', 'openrouter/free'];
@@ -55,4 +56,10 @@ export function benchConfigYaml(o: BenchConfigOptions): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** defaults.modelsInterval of the bench's daemon, in seconds, as the config it is given resolves it. */
+export function benchModelsIntervalS(intervalS: number): number {
+  const cfg = parseConfig(benchConfigYaml({ simUrl: 'http://127.0.0.1:1/api/v1', storePath: ':memory:', keys: 1, intervalS, maxRequestsPerSecond: 50 }));
+  return cfg.keys[0]!.modelsIntervalMs! / 1000;
 }

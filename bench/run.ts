@@ -33,8 +33,8 @@ import { analyzeKey } from '../src/analysis/index.js';
 import { startDaemon, TICK_MS } from '../src/daemon.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
-import { atOncePlan, runBaselineProcess, type BaselineResult } from './baseline.js';
-import { benchConfigYaml } from './daemon-config.js';
+import { atOncePlan, runBaselineProcess, type BaselineOptions, type BaselineResult } from './baseline.js';
+import { benchConfigYaml, benchModelsIntervalS } from './daemon-config.js';
 import { floorSummary, type DecomposeResult, type FloorSummary } from './floor.js';
 import { cpuWindow, percentile, round, sleep } from './measure.js';
 import { PROBE_CYCLE_WITHOUT, wiring, type Part } from './wiring.js';
@@ -320,7 +320,10 @@ async function benchFleet(n: number, args: Args, work: string, cache: string, wi
   const daemon = await forkDaemon(configFile, without.length > 0 ? { BENCH_WITHOUT: without.join(',') } : {});
   // The probe cycle's bare loop at once with the daemon's window (its own simulator, started so that
   // its warm-up ends as the window opens), besides the one after it.
-  const plan = without.length > 0 && !args.skip.has('baseline') ? atOncePlan({ keys: n, intervalS: args.intervalS, seconds: args.seconds, warmupS: args.warmupS }) : undefined;
+  const plan =
+    without.length > 0 && !args.skip.has('baseline')
+      ? atOncePlan({ keys: n, intervalS: args.intervalS, seconds: args.seconds, warmupS: args.warmupS, modelsIntervalS: benchModelsIntervalS(args.intervalS) })
+      : undefined;
   const simAtOnce = plan !== undefined ? await forkSim(n) : undefined;
   let atOnce: Promise<BaselineResult> | undefined;
   try {
@@ -329,17 +332,7 @@ async function benchFleet(n: number, args: Args, work: string, cache: string, wi
     else {
       await sleep(plan.leadS * 1000);
       log(`${n} keys: the bare loop at once with the window: ${plan.warmupRuns} runs of warm-up, then ${plan.runs} runs at ${round(rate, 1)}/s (own process and simulator)`);
-      atOnce = runBaselineProcess({
-        url: simAtOnce.url,
-        keys: n,
-        runs: plan.runs,
-        rate,
-        concurrency: 16,
-        paths: ['/key'],
-        occasional: { path: '/models/user', share: plan.modelsShare },
-        warmupRuns: plan.warmupRuns,
-        tickMs: TICK_MS,
-      });
+      atOnce = runBaselineProcess(loopOptions(simAtOnce.url, n, rate, plan.runs, plan.modelsShare, plan.warmupRuns));
       // Handled here too, so a failure while the window is measured is not an unhandled rejection.
       atOnce.catch(() => undefined);
       await sleep((args.warmupS - plan.leadS) * 1000);
@@ -387,19 +380,8 @@ async function benchFleet(n: number, args: Args, work: string, cache: string, wi
       // The same requests keywatch made: /key every run; /models/user on the same share of runs as
       // keywatch asked for it (defaults.modelsInterval skips it while the last list is fresh).
       const modelsPerRun = runs === 0 ? 0 : Math.min(1, (simA.byPath['/api/v1/models/user'] ?? 0) / runs);
-      baseline = await runBaselineProcess({
-        url: sim.url,
-        keys: n,
-        runs,
-        rate,
-        concurrency: 16,
-        paths: ['/key'],
-        occasional: { path: '/models/user', share: modelsPerRun },
-        // Warmed up as keywatch is (30 s at the same pace), then measured over the same number of runs.
-        warmupRuns: Math.round(rate * 30),
-        // Started on the same ticks as keywatch's scheduler starts its runs.
-        tickMs: TICK_MS,
-      });
+      // Warmed up as keywatch is (30 s at the same pace), then measured over the same number of runs.
+      baseline = await runBaselineProcess(loopOptions(sim.url, n, rate, runs, modelsPerRun, Math.round(rate * 30)));
     }
     const cpuMsPerRun = runs === 0 ? 0 : (a.cpuS / runs) * 1000;
     const atPeak = b.peakRssMb >= Math.max(a.peakRssMb, r.peakRssMb) ? b.memoryAtPeak : a.peakRssMb >= r.peakRssMb ? a.memoryAtPeak : r.memoryAtPeak;
@@ -449,6 +431,15 @@ async function benchFleet(n: number, args: Args, work: string, cache: string, wi
     await sim.close();
     await simAtOnce?.close();
   }
+}
+
+/**
+ * The bare loop's options, after the window or at once with it: the requests keywatch makes for an
+ * OpenRouter key run (/key every run, /models/user on `modelsShare` of them), at its concurrency,
+ * started on the same ticks as keywatch's scheduler starts its runs.
+ */
+function loopOptions(url: string, keys: number, rate: number, runs: number, modelsShare: number, warmupRuns: number): BaselineOptions {
+  return { url, keys, runs, rate, concurrency: 16, paths: ['/key'], occasional: { path: '/models/user', share: modelsShare }, warmupRuns, tickMs: TICK_MS };
 }
 
 let seededCost: number | undefined;

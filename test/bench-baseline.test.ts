@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { atOncePlan, runBaseline } from '../bench/baseline.js';
-import { benchConfigYaml } from '../bench/daemon-config.js';
+import { benchConfigYaml, benchModelsIntervalS } from '../bench/daemon-config.js';
 import { parseConfig } from '../src/config/load.js';
 import { benchSimKeys } from '../bench/keys.js';
 import { startOpenRouterSim, type OpenRouterSim } from '../providers/openrouter/sim.js';
@@ -53,7 +53,7 @@ describe('baseline loop', () => {
 
 describe('the probe cycle\'s bare loop at once with the window (atOncePlan)', () => {
   it('warms up for the end of the daemon\'s warm-up and measures as many runs as the window holds', () => {
-    const o = { keys: 10_000, intervalS: 60, seconds: 60, warmupS: 125 };
+    const o = { keys: 10_000, intervalS: 60, seconds: 60, warmupS: 125, modelsIntervalS: 900 };
     const plan = atOncePlan(o);
     const rate = o.keys / o.intervalS;
 
@@ -64,15 +64,17 @@ describe('the probe cycle\'s bare loop at once with the window (atOncePlan)', ()
   });
 
   it('with a warm-up under 30 s, warms up for all of it', () => {
-    const plan = atOncePlan({ keys: 200, intervalS: 10, seconds: 20, warmupS: 12 });
+    const plan = atOncePlan({ keys: 200, intervalS: 10, seconds: 20, warmupS: 12, modelsIntervalS: 900 });
     expect(plan).toMatchObject({ leadS: 0, warmupRuns: 240, runs: 400 });
   });
 
   it('asks for the model list as often as the bench\'s daemon does (once a modelsInterval)', () => {
-    const cfg = parseConfig(benchConfigYaml({ simUrl: 'http://127.0.0.1:1/api/v1', storePath: ':memory:', keys: 1, intervalS: 60, maxRequestsPerSecond: 50 }));
-    const modelsIntervalS = cfg.keys[0]!.modelsIntervalMs! / 1000;
+    const cfg = parseConfig(benchConfigYaml({ simUrl: 'http://127.0.0.1:1/api/v1', storePath: ':memory:', keys: 3, intervalS: 60, maxRequestsPerSecond: 50 }));
+    const modelsIntervalS = benchModelsIntervalS(60);
+    // What the bench gives the plan is what its daemon's keys run with.
+    for (const k of cfg.keys) expect(k.modelsIntervalMs).toBe(modelsIntervalS * 1000);
     for (const intervalS of [6, 60, 900, 3600]) {
-      expect(atOncePlan({ keys: 10, intervalS, seconds: 60, warmupS: 125 }).modelsShare).toBeCloseTo(Math.min(1, intervalS / modelsIntervalS), 9);
+      expect(atOncePlan({ keys: 10, intervalS, seconds: 60, warmupS: 125, modelsIntervalS }).modelsShare).toBeCloseTo(Math.min(1, intervalS / modelsIntervalS), 9);
     }
   });
 });
