@@ -11,7 +11,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { startDaemon, type Daemon } from '../src/daemon.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
@@ -75,10 +75,16 @@ async function main(): Promise<void> {
   let window: (() => WindowFigures) | undefined;
   let profiles: (() => Promise<void>) | undefined;
   let windows = 0;
+  const snapshot = process.env.BENCH_HEAP_SNAPSHOT;
   process.on('message', (msg: { type?: string }) => {
     // BENCH_MARK_WINDOWS: a line on stderr at each window's edges, to cut --trace-* output to the window.
     if (process.env.BENCH_MARK_WINDOWS !== undefined && (msg.type === 'window' || msg.type === 'close-window')) process.stderr.write(`[daemon] ${msg.type}\n`);
     if (msg.type === 'window') {
+      // BENCH_HEAP_SNAPSHOT=<file>: the heap as the first window opens (<file>.1) and closes (<file>.2);
+      // the objects in the second and not in the first (node ids persist within a process) are what
+      // the window's runs left alive. Taken outside the window's figures; the runs a snapshot's pause
+      // (a few seconds at 10,000 keys) holds back run late, inside the window.
+      if (windows === 0 && snapshot !== undefined) writeHeapSnapshot(`${snapshot}.1`);
       window = openWindow(daemon);
       // The first window only: probing (phase A), not the render or scraping windows after it.
       if (windows++ === 0) profiles = startProfiles(process.env);
@@ -88,6 +94,7 @@ async function main(): Promise<void> {
       window = undefined;
       const done = profiles?.() ?? Promise.resolve();
       profiles = undefined;
+      if (windows === 1 && snapshot !== undefined) void done.then(() => writeHeapSnapshot(`${snapshot}.2`));
       void done.then(() => process.send?.({ type: 'window', ...figures }));
     }
   });
