@@ -22,18 +22,35 @@ afterEach(async () => {
   sim = dir = undefined;
 });
 
-/** Node ids of a heap snapshot (they persist for an object within a process). */
-function nodeIds(file: string): Set<number> {
-  const s = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
-  const fields = s.snapshot.meta.node_fields;
-  const id = fields.indexOf('id');
+interface Snapshot {
+  snapshot: { meta: { node_fields: string[]; node_types: [string[]]; edge_fields: string[]; edge_types: [string[]] } };
+  nodes: number[];
+  edges: number[];
+  strings: string[];
+}
+
+/** The node ids of a heap snapshot's key states (objects with a `claimedProvider`); ids persist for an object within a process. */
+function stateIds(file: string): Set<number> {
+  const s = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+  const { node_fields: nf, edge_fields: ef, edge_types: et } = s.snapshot.meta;
+  const [id, edgeCount] = [nf.indexOf('id'), nf.indexOf('edge_count')];
+  const [edgeType, edgeName] = [ef.indexOf('type'), ef.indexOf('name_or_index')];
+  const property = et[0].indexOf('property');
   const ids = new Set<number>();
-  for (let i = 0; i < s.nodes.length; i += fields.length) ids.add(s.nodes[i + id]!);
+  let e = 0;
+  for (let i = 0; i < s.nodes.length; i += nf.length) {
+    const count = s.nodes[i + edgeCount]!;
+    for (let j = 0; j < count; j++) {
+      const at = e + j * ef.length;
+      if (s.edges[at + edgeType] === property && s.strings[s.edges[at + edgeName]!] === 'claimedProvider') ids.add(s.nodes[i + id]!);
+    }
+    e += count * ef.length;
+  }
   return ids;
 }
 
 describe('BENCH_HEAP_SNAPSHOT', () => {
-  it('writes <file>.1 before the first window opens and <file>.2 before its figures are sent; the second holds objects the first did not', async () => {
+  it("writes <file>.1 before the first window opens and <file>.2 before its figures are sent: the second holds the states of the window's runs", async () => {
     sim = await startOpenRouterSim({ keys: benchSimKeys(3) });
     dir = mkdtempSync(join(tmpdir(), 'keywatch-bench-snapshot-'));
     const configFile = join(dir, 'bench.yaml');
@@ -56,9 +73,11 @@ describe('BENCH_HEAP_SNAPSHOT', () => {
 
       expect(figures.runs).toBeGreaterThan(0);
       expect(existsSync(`${snapshot}.2`)).toBe(true);
-      const before = nodeIds(`${snapshot}.1`);
-      const after = [...nodeIds(`${snapshot}.2`)];
-      expect(after.filter((id) => !before.has(id)).length).toBeGreaterThan(0);
+      const before = stateIds(`${snapshot}.1`);
+      const after = [...stateIds(`${snapshot}.2`)];
+      // Each run replaces its key's state with a new object: the states new in the second snapshot.
+      expect(before.size).toBeGreaterThan(0);
+      expect(after.filter((id) => !before.has(id)).length).toBeGreaterThanOrEqual(Math.min(3, figures.runs));
     } finally {
       await child.close(10_000);
     }
