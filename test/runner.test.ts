@@ -125,6 +125,72 @@ describe('runKey', () => {
     expect(fake.violations).toEqual([]);
   });
 
+  it("shows each probe the previous run's facts with everything learned before it, read after the probes before it", async () => {
+    const seen: { probe: string; known: unknown }[] = [];
+    const layered: ProviderAdapter = {
+      ...toy,
+      probes: {
+        current_key: async (ctx) => {
+          seen.push({ probe: 'current_key', known: ctx.known });
+          return { valid: true, usage: { total: 6 } };
+        },
+        // Reads known twice: the second read is the same object (merged once), not a stale one.
+        balance_snapshot: async (ctx) => {
+          const first = ctx.known;
+          seen.push({ probe: 'balance_snapshot', known: first });
+          expect(ctx.known).toBe(first);
+          return { balance: 3 };
+        },
+        // Does not read known: the next probe's view is still current.
+        models: async () => ({ models: { count: 1, source: 'user', access: {}, pricingKnown: {} } }),
+        rate_limits: async (ctx) => {
+          seen.push({ probe: 'rate_limits', known: ctx.known });
+          return undefined;
+        },
+      },
+    };
+    const registry: ProviderRegistry = new Map([['toy', layered]]);
+    const previousFacts = { label: 'old', usage: { total: 5, daily: 1 }, balance: 9 };
+    const previous = {
+      name: 'prod',
+      claimedProvider: 'toy',
+      provider: 'toy',
+      labels: {},
+      watchModels: [],
+      fingerprint: 'f',
+      masked: 'm',
+      facts: previousFacts,
+      probes: {},
+      lastSuccessAt: {},
+      consecutiveFailures: 0,
+    };
+
+    const r = await runKey({ key: key({ provider: 'toy', baseUrl: `${fake.url}/v1` }), previous }, { registry, http });
+
+    expect(r.ok).toBe(true);
+    // Nothing learned yet: the previous facts themselves.
+    expect(seen[0]!.known).toBe(previousFacts);
+    expect(seen[1]!.known).toEqual({ label: 'old', usage: { total: 6, daily: 1 }, balance: 9, valid: true });
+    expect(seen[2]!.known).toEqual({
+      label: 'old',
+      usage: { total: 6, daily: 1 },
+      balance: 3,
+      valid: true,
+      models: { count: 1, source: 'user', access: {}, pricingKnown: {} },
+    });
+    // The previous facts are never written into.
+    expect(previousFacts).toEqual({ label: 'old', usage: { total: 5, daily: 1 }, balance: 9 });
+    // What this run learned, without the previous run's facts (a balance without a currency gets the adapter's).
+    expect(r.facts).toEqual({
+      valid: true,
+      usage: { total: 6 },
+      balance: 3,
+      models: { count: 1, source: 'user', access: {}, pricingKnown: {} },
+      currency: 'USD',
+      balanceCurrency: 'USD',
+    });
+  });
+
   it('calls identify for provider auto, and reuses the detected provider next time', async () => {
     const registry: ProviderRegistry = new Map([['openrouter', openrouter]]);
     let calls = 0;
