@@ -51,7 +51,9 @@ export interface BaselineResult {
 export async function runBaselineProcess(o: BaselineOptions): Promise<BaselineResult> {
   const { fork } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
-  const child = fork(fileURLToPath(new URL('./baseline-process.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_BASELINE_ARGS: node flags for the loop's process (none by default: a loop as anyone would run it).
+  const execArgv = (process.env.BENCH_BASELINE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = fork(fileURLToPath(new URL('./baseline-process.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
   return new Promise((resolve, reject) => {
     child.once('message', (m: { result: BaselineResult }) => resolve(m.result));
     child.once('exit', (code) => reject(new Error(`baseline process exited (${code}) without a result`)));

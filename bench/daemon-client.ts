@@ -1,5 +1,6 @@
 /** The bench side of the daemon process (daemon-process.ts): fork it, open and close measuring windows. */
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../src/runtime.js';
 import { forkChild } from './child.js';
 import { sampleRssOf } from './measure.js';
 import type { WindowFigures } from './daemon-process.js';
@@ -38,7 +39,12 @@ export async function forkDaemon(configFile: string, env: Record<string, string>
   };
 }
 
-/** The daemon processes' node flags (BENCH_DAEMON_ARGS; none by default, as `keywatch run` is started). */
-export function daemonFlags(): string[] {
-  return (process.env.BENCH_DAEMON_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * The daemon processes' node flags: keywatch's own (src/runtime.ts NODE_FLAGS, as bin/keywatch.js
+ * starts `keywatch run`; left out with BENCH_PARALLEL_GC=1, to measure V8's parallel collector),
+ * then BENCH_DAEMON_ARGS.
+ */
+export function daemonFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  const own = env.BENCH_PARALLEL_GC === '1' ? [] : [...NODE_FLAGS];
+  return [...own, ...(env.BENCH_DAEMON_ARGS ?? '').split(' ').filter(Boolean)];
 }

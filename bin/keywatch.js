@@ -1,6 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // The package's `keywatch` command: the compiled CLI (`npm run build` writes dist/). In a source checkout
 // that has not been built yet, run the TypeScript directly through tsx (a dev dependency) instead.
+// The `#!` line starts node with keywatch's node flags (src/runtime.ts NODE_FLAGS).
 import { existsSync } from 'node:fs';
 
 const compiled = new URL('../dist/src/main.js', import.meta.url);

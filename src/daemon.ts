@@ -18,6 +18,7 @@ import { Agent } from './http/undici.js';
 import { silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { ProviderRegistry } from './provider.js';
+import { gcMode } from './runtime.js';
 import { mergeFactsShared, runAccount, runKey, runRecordOf, type Identify, type RunResult } from './runner.js';
 import { createScheduler, type Job, type JobOutcome, type Scheduler } from './scheduler.js';
 import { startServer, type KeywatchServer } from './server.js';
@@ -206,7 +207,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     ...(alerting !== undefined ? { handle: (req, res, url) => alerting!.handle(req, res, url) } : {}),
     log: log.child({ component: 'server' }),
   });
-  log.info({ url: server.url, keys: states.size, store: store.path }, 'keywatch started');
+  log.info({ url: server.url, keys: states.size, store: store.path, gc: gcMode() }, 'keywatch started');
 
   // The first /metrics render is the slowest one (every key's lines, in a cold process: ~0.3-0.6 s
   // for 10,000 keys): render every key's lines now, so the first scrape only copies them.

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 import { runCli } from './cli/index.js';
 
 runCli(process.argv.slice(2)).then(

@@ -107,3 +107,25 @@ export function oneReducerGc(known: ReadonlySet<string>): string[] {
  * goes on without it).
  */
 const FEWER_MARK_COMPACTS = ['--heap-growing-percent=20'];
+
+/**
+ * The node flags keywatch is started with (bin/keywatch.js's and src/main.ts's `#!` lines, the
+ * package's `start` and `demo` scripts, and so the Docker image's entrypoint): V8 collects garbage
+ * on the main thread only. V8 cannot change this once running (turning concurrent marking off at
+ * run time crashed it in a marking cycle), so it is a flag of the command line, not of the heap
+ * policy.
+ *
+ * Why: keywatch's heap is small and it is not latency-bound (a run may start up to 2 s late), but on
+ * a small host V8's parallel scavenges and concurrent marking cost more CPU in all than they take
+ * off the main thread. Measured at 10,000 keys, the probe cycle, at once with parallel GC on the
+ * same build (bench/ab.ts, three 60 s rounds; docs/performance.md, session 22): V8's worker
+ * threads 0.06-0.08 s a minute against 0.34-0.46, the main thread +0.07 s a minute, 0.028 ms less
+ * CPU per key run (0.198/0.215, 0.194/0.225, 0.176/0.211), RSS the same, event-loop delay max
+ * 13-17 ms against 8-19.
+ */
+export const NODE_FLAGS = ['--single-threaded-gc'] as const;
+
+/** How this process collects garbage: as keywatch is started (NODE_FLAGS), or with V8's helper threads. */
+export function gcMode(execArgv: readonly string[] = process.execArgv): 'single-threaded' | 'parallel' {
+  return execArgv.includes('--single-threaded-gc') || execArgv.includes('--single-threaded') ? 'single-threaded' : 'parallel';
+}

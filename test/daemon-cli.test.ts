@@ -105,5 +105,31 @@ describe('keywatch run: the heap policy', () => {
     expect(line.flags).toEqual(expect.arrayContaining(['--optimize-for-size', '--heap-growing-percent=20']));
     expect(line.flags.filter((f) => f.startsWith('--memory-reducer-'))).toHaveLength(1);
     expect(out).not.toMatch(/unrecognized flag/i);
+    // Started without keywatch's node flags (plain `node src/main.ts`): the start-up line says so.
+    expect(startedLine(out).gc).toBe('parallel');
+  });
+
+  it('started as the `keywatch` command (its #! line), collects garbage on the main thread and says so', async () => {
+    const file = join(dir, 'gc.yaml');
+    writeFileSync(file, `server: { listen: "127.0.0.1:0" }\nstorage: { path: ${join(dir, 'gc.db')} }\nkeys: []\n`);
+    // Executed as a program, as a shell, the image's entrypoint or npm's bin link runs it.
+    const child = spawn(join(import.meta.dirname, '..', 'bin', 'keywatch.js'), ['run', '--config', file], {
+      cwd: join(import.meta.dirname, '..'),
+      env: { PATH: process.env.PATH },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await vi.waitFor(() => expect(out).toContain('keywatch started'), { timeout: 20_000, interval: 100 });
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    expect(startedLine(out).gc).toBe('single-threaded');
   });
 });
+
+function startedLine(out: string): { gc?: string } {
+  return JSON.parse(out.split('\n').find((l) => l.includes('keywatch started'))!) as { gc?: string };
+}

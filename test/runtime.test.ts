@@ -1,8 +1,10 @@
 /** The daemon's heap policy (src/runtime.ts) and the start-up signal it waits for. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyHeapPolicy, HEAP_POLICIES, heapPolicy, knownV8Flags, oneReducerGc } from '../src/runtime.js';
+import { daemonFlags } from '../bench/daemon-client.js';
+import { applyHeapPolicy, gcMode, HEAP_POLICIES, heapPolicy, knownV8Flags, NODE_FLAGS, oneReducerGc } from '../src/runtime.js';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.js';
 
 let td: TestDaemon | undefined;
@@ -61,6 +63,43 @@ describe('heap policy', () => {
     // A node that cannot be asked: no flag, no error.
     expect(await knownV8Flags('/nonexistent/node')).toEqual(new Set());
     expect(applyHeapPolicy('small', new Set())).toEqual(['--optimize-for-size', '--no-allocation-site-pretenuring', '--heap-growing-percent=20']);
+  });
+});
+
+describe("keywatch's node flags", () => {
+  const root = new URL('..', import.meta.url);
+  const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
+
+  it('are flags this node knows: it starts with them and says nothing', () => {
+    const known = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' });
+    for (const f of NODE_FLAGS) expect(known).toMatch(new RegExp(`^\\s+${f}\\b`, 'm'));
+    const r = spawnSync(process.execPath, [...NODE_FLAGS, '-p', '1 + 1'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r).toMatchObject({ status: 0, stdout: '2\n' });
+  });
+
+  it('start every way keywatch is started: both #! lines, the start and demo scripts, and the bench daemons unless told otherwise', () => {
+    const shebang = `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`;
+    expect(read('bin/keywatch.js').split('\n')[0]).toBe(shebang);
+    expect(read('src/main.ts').split('\n')[0]).toBe(shebang);
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.start).toContain(`node ${NODE_FLAGS.join(' ')} dist/src/main.js run`);
+    expect(scripts.demo).toContain(`node ${NODE_FLAGS.join(' ')} dist/src/main.js demo`);
+    // The image runs `keywatch` (bin/keywatch.js), so its #! line.
+    expect(read('Dockerfile')).toMatch(/ln -s \/app\/bin\/keywatch\.js \/usr\/local\/bin\/keywatch/);
+    expect(read('Dockerfile')).toContain('ENTRYPOINT ["keywatch", "run"]');
+
+    expect(daemonFlags({})).toEqual([...NODE_FLAGS]);
+    expect(daemonFlags({ BENCH_DAEMON_ARGS: '--cpu-prof  --trace-gc' })).toEqual([...NODE_FLAGS, '--cpu-prof', '--trace-gc']);
+    expect(daemonFlags({ BENCH_PARALLEL_GC: '1', BENCH_DAEMON_ARGS: '--trace-gc' })).toEqual(['--trace-gc']);
+  });
+
+  it('gcMode tells a process started with them from one that was not', () => {
+    expect(gcMode([...NODE_FLAGS])).toBe('single-threaded');
+    expect(gcMode(['--import', 'tsx', ...NODE_FLAGS])).toBe('single-threaded');
+    expect(gcMode(['--single-threaded'])).toBe('single-threaded');
+    expect(gcMode([])).toBe('parallel');
+    expect(gcMode(['--import', 'tsx'])).toBe('parallel');
   });
 });
 
