@@ -17,6 +17,11 @@ export interface ProbeContext {
   watchModels: readonly string[];
   /** Facts already learned this run (earlier probes) merged with the last snapshot. */
   known: KeyFacts;
+  /**
+   * What this run's earlier probes learned, not merged with the last snapshot (the runner gives it;
+   * absent, read `known`). `knownFact` reads one fact from it without building `known`.
+   */
+  learned?: KeyFacts;
   now: () => number;
   /**
    * The same GET-only, allowlisted client bound to another base URL of the same provider (xAI's
@@ -73,4 +78,16 @@ export type ProviderRegistry = ReadonlyMap<string, ProviderAdapter>;
 
 export function adapterCurrency(adapter: ProviderAdapter, baseUrl: string): Currency {
   return typeof adapter.currency === 'function' ? adapter.currency(baseUrl) : adapter.currency;
+}
+
+/**
+ * One fact as `ctx.known` has it, read from what this run learned when a probe of the run set it
+ * (a field it set, even to undefined, is the merge's value), else from `known`: `known` merges the
+ * last snapshot with the run's facts, a whole copy, for what is usually one field of the run's own
+ * answer (docs/performance.md, session 22). For fields merged one level deep (usage, byokUsage,
+ * rateLimits) read `known`.
+ */
+export function knownFact<K extends Exclude<keyof KeyFacts, 'usage' | 'byokUsage' | 'rateLimits'>>(ctx: ProbeContext, name: K): KeyFacts[K] {
+  const learned = ctx.learned;
+  return learned !== undefined && Object.hasOwn(learned, name) ? learned[name] : ctx.known[name];
 }

@@ -139,6 +139,8 @@ describe('runKey', () => {
           const first = ctx.known;
           seen.push({ probe: 'balance_snapshot', known: first });
           expect(ctx.known).toBe(first);
+          // What this run learned before it, without the previous run's facts.
+          expect(ctx.learned).toEqual({ valid: true, usage: { total: 6 } });
           return { balance: 3 };
         },
         // Does not read known: the next probe's view is still current.

@@ -6,7 +6,7 @@
 import type { Identity, IdentityEvidence, KeyFacts, LimitReset, ModelAccess, RateLimits } from '../../probes/types.js';
 import { ProbeError } from '../../src/errors.js';
 import { parseJson, parseRetryAfter, throwForTransientStatus, type GetOptions, type HttpResponse, type ScopedHttp } from '../../src/http/client.js';
-import type { AccountContext, DiscoveredKey, ProbeContext, ProviderAdapter } from '../../src/provider.js';
+import { knownFact, type AccountContext, type DiscoveredKey, type ProbeContext, type ProviderAdapter } from '../../src/provider.js';
 import type { Secret } from '../../src/secret.js';
 import { ApiKey, Credits, CurrentKey, CurrentKeyResponse, ErrorBody, KeysList, ModelsList } from './schema.js';
 
@@ -102,7 +102,7 @@ function isAllowance(v: unknown): boolean {
  * a 403, or worse a 200 `{0,0}`; neither is ever reported as an empty balance.
  */
 async function balanceSnapshot(ctx: ProbeContext): Promise<KeyFacts | undefined> {
-  const credential = ctx.known.isManagementKey === true ? ctx.key : ctx.adminKey;
+  const credential = knownFact(ctx, 'isManagementKey') === true ? ctx.key : ctx.adminKey;
   if (credential === undefined) return undefined;
   const res = await get(ctx.http, '/credits', credential, ctx.timeoutMs);
   if (res.status === 401 || res.status === 403) {

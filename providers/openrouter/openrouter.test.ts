@@ -150,6 +150,18 @@ describe('openrouter adapter against the simulator', () => {
     expect(facts).toEqual({ balance: 200 - 13, balanceCurrency: 'USD' });
   });
 
+  it("a management key's own balance: told by this run's /key answer first, else by what is known, as the merged facts would tell", async () => {
+    const balance = { balance: 200 - 13, balanceCurrency: 'USD' };
+    // This run's /key said management; the previous run's facts did not.
+    expect(await openrouter.probes.balance_snapshot(ctx(MGMT, { known: { isManagementKey: false }, learned: { isManagementKey: true } }))).toEqual(balance);
+    // No /key answer this run: the known facts.
+    expect(await openrouter.probes.balance_snapshot(ctx(MGMT, { known: { isManagementKey: true }, learned: {} }))).toEqual(balance);
+    expect(await openrouter.probes.balance_snapshot(ctx(MGMT, { known: { isManagementKey: true } }))).toEqual(balance);
+    // This run's answer left the field unset: it is unset in the merged facts too (not the older value).
+    expect(await openrouter.probes.balance_snapshot(ctx(MGMT, { known: { isManagementKey: true }, learned: { isManagementKey: undefined } }))).toBeUndefined();
+    expect(await openrouter.probes.balance_snapshot(ctx(MGMT, { known: { isManagementKey: true }, learned: { isManagementKey: false } }))).toBeUndefined();
+  });
+
   it('records model access for watched models; router "-1" prices are unknown', async () => {
     const facts = await openrouter.probes.models(ctx(KEY));
 
