@@ -117,11 +117,11 @@ const FEWER_MARK_COMPACTS = ['--heap-growing-percent=20'];
  *
  * Why: keywatch's heap is small and it is not latency-bound (a run may start up to 2 s late), but on
  * a small host V8's parallel scavenges and concurrent marking cost more CPU in all than they take
- * off the main thread. Measured at 10,000 keys, the probe cycle, at once with parallel GC on the
- * same build (bench/ab.ts, three 60 s rounds; docs/performance.md, session 22): V8's worker
- * threads 0.06-0.08 s a minute against 0.34-0.46, the main thread +0.07 s a minute, 0.028 ms less
- * CPU per key run (0.198/0.215, 0.194/0.225, 0.176/0.211), RSS the same, event-loop delay max
- * 13-17 ms against 8-19.
+ * off the main thread. Measured at 10,000 keys, the probe cycle, at once with the parallel collector
+ * on the same build (bench/ab.ts, seven 60 s rounds, the flag in either arm; docs/performance.md,
+ * session 22): lower in six of seven rounds, 0.017 ms less CPU per key run on average, ~0.014
+ * (~7%) with bench/ab.ts's lean towards its second arm taken out; V8's worker threads 0.31 s a
+ * minute less, the main thread 0.15 s more; RSS the same, event-loop delay max 13-17 ms.
  */
 export const NODE_FLAGS = ['--single-threaded-gc'] as const;
 
