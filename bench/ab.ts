@@ -11,6 +11,12 @@
  * tell it). Run together, both arms see the same minute; they also share two cores, so each is a
  * little slower than alone, the same for both. Both arms must be built (`npx tsc -p
  * tsconfig.build.json` in each checkout; `git worktree add DIR REV` makes the old one).
+ *
+ * The two arms are not quite alike: the one in the second slot (started second, its own temporary
+ * directory) came out ~0.008 ms a run lower than its build deserved (a crossover in session 22; an
+ * A/A run in session 21 leaned the same way). By default every other round swaps the slots, so a
+ * build runs in each slot as often (with an even number of rounds) and the lean cancels in the mean;
+ * `--no-crossover` keeps old in the first slot throughout.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -77,10 +83,19 @@ export function formatSummary(s: AbSummary): string {
   return lines.join('\n');
 }
 
-async function runArm(arm: 'old' | 'new', dir: string, args: string[], json: string, env: Record<string, string> = {}): Promise<ArmRun> {
-  // Each arm its own temporary directory, so its own cache of seeded stores: both arms found the
+/**
+ * Which build runs in which slot in round `round` (0-based): old first on even rounds, and on odd
+ * rounds, with crossover, new first. A slot is the order the arms start in and its own temporary
+ * directory.
+ */
+export function slotsOf(round: number, crossover: boolean): readonly ['old' | 'new', 'old' | 'new'] {
+  return crossover && round % 2 === 1 ? ['new', 'old'] : ['old', 'new'];
+}
+
+async function runArm(slot: 'first' | 'second', dir: string, args: string[], json: string, env: Record<string, string> = {}): Promise<ArmRun> {
+  // Each slot its own temporary directory, so its own cache of seeded stores: both arms found the
   // shared one stale (it is kept half an hour) at once, built it at once and one failed.
-  const tmp = join(tmpdir(), `keywatch-ab-${arm}`);
+  const tmp = join(tmpdir(), `keywatch-ab-${slot}`);
   mkdirSync(tmp, { recursive: true });
   const child = spawn(process.execPath, [join(dir, 'dist/bench/run.js'), ...args, '--json', json], {
     cwd: dir,
@@ -112,6 +127,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       'old-env': { type: 'string', multiple: true },
       'new-env': { type: 'string', multiple: true },
+      'no-crossover': { type: 'boolean', default: false },
     },
   });
   if (values.old === undefined) throw new Error('--old DIR: a built checkout to compare with');
@@ -120,13 +136,18 @@ async function main(): Promise<void> {
   const args = positionals.length > 0 ? positionals : ['--keys', '10000', '--seconds', '60', '--scrape-seconds', '2', '--skip', 'baseline,fleet,storage,startup'];
   const work = mkdtempSync(join(tmpdir(), 'keywatch-ab-'));
   const rounds: { old: ArmRun; new: ArmRun }[] = [];
+  const arms = {
+    old: { dir: oldDir, env: envOf(values['old-env']) },
+    new: { dir: newDir, env: envOf(values['new-env']) },
+  };
   for (let i = 0; i < Number(values.rounds); i++) {
-    const [o, n] = await Promise.all([
-      runArm('old', oldDir, args, join(work, `old-${i}.json`), envOf(values['old-env'])),
-      runArm('new', newDir, args, join(work, `new-${i}.json`), envOf(values['new-env'])),
-    ]);
+    const slots = slotsOf(i, !values['no-crossover']);
+    const [a, b] = await Promise.all(
+      slots.map((arm, k) => runArm(k === 0 ? 'first' : 'second', arms[arm].dir, args, join(work, `${arm}-${i}.json`), arms[arm].env)),
+    );
+    const [o, n] = slots[0] === 'old' ? [a!, b!] : [b!, a!];
     rounds.push({ old: o, new: n });
-    console.error(`[ab] round ${i + 1}: old ${o.cpuMsPerRun} ms, new ${n.cpuMsPerRun} ms per key run`);
+    console.error(`[ab] round ${i + 1} (first slot: ${slots[0]}): old ${o.cpuMsPerRun} ms, new ${n.cpuMsPerRun} ms per key run`);
   }
   console.log(formatSummary(summarize(rounds)));
   console.log(`JSON: ${work}`);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { armRun, envOf, formatSummary, summarize, type ArmRun } from '../bench/ab.js';
+import { armRun, envOf, formatSummary, slotsOf, summarize, type ArmRun } from '../bench/ab.js';
 
 describe('ab', () => {
   it("reads an arm's measures from the benchmark's JSON: CPU per run, main thread, V8's workers, RSS, lateness", () => {
@@ -39,6 +39,22 @@ describe('ab', () => {
     expect(table).toHaveLength(2 + 4 + 2);
     expect(table[2]).toBe('| 1 | old | 0.431 | 3.78 | 0.53 | 270 | 300 |');
     expect(table.at(-1)).toBe('|  | rounds new lower | 0/2 | 2/2 | 0/2 | 0/2 | 0/2 |');
+  });
+
+  it('swaps which build starts first every other round, so each build runs in each slot as often; not with --no-crossover', () => {
+    const rounds = [0, 1, 2, 3].map((i) => slotsOf(i, true));
+    expect(rounds).toEqual([
+      ['old', 'new'],
+      ['new', 'old'],
+      ['old', 'new'],
+      ['new', 'old'],
+    ]);
+    expect(rounds.filter((r) => r[0] === 'old')).toHaveLength(2);
+    expect([0, 1, 2].map((i) => slotsOf(i, false))).toEqual([
+      ['old', 'new'],
+      ['old', 'new'],
+      ['old', 'new'],
+    ]);
   });
 
   it("takes one arm's environment as K=V pairs (a value may hold '='), and names the option on a pair without a name", () => {
