@@ -86,21 +86,9 @@ describe('usage mistakes are one line, not a crash', () => {
 
 describe('keywatch run: the heap policy', () => {
   it("once started, sets the small heap's flags, the memory reducer's by the name this node knows, and no flag V8 refuses", async () => {
-    const file = join(dir, 'heap.yaml');
-    writeFileSync(file, `server: { listen: "127.0.0.1:0" }\nstorage: { path: ${join(dir, 'heap.db')} }\nkeys: []\n`);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', file], {
-      cwd: join(import.meta.dirname, '..'),
-      env: { PATH: process.env.PATH, KEYWATCH_LOG_LEVEL: 'debug' },
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    try {
-      await vi.waitFor(() => expect(out).toContain('heap policy applied'), { timeout: 20_000, interval: 100 });
-    } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
+    const file = emptyConfig('heap');
+    const out = await outputUntil(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', file], { KEYWATCH_LOG_LEVEL: 'debug' }, 'heap policy applied');
+
     const line = JSON.parse(out.split('\n').find((l) => l.includes('heap policy applied'))!) as { flags: string[] };
     expect(line.flags).toEqual(expect.arrayContaining(['--optimize-for-size', '--heap-growing-percent=20']));
     expect(line.flags.filter((f) => f.startsWith('--memory-reducer-'))).toHaveLength(1);
@@ -110,25 +98,35 @@ describe('keywatch run: the heap policy', () => {
   });
 
   it('started as the `keywatch` command (its #! line), collects garbage on the main thread and says so', async () => {
-    const file = join(dir, 'gc.yaml');
-    writeFileSync(file, `server: { listen: "127.0.0.1:0" }\nstorage: { path: ${join(dir, 'gc.db')} }\nkeys: []\n`);
+    const file = emptyConfig('gc');
     // Executed as a program, as a shell, the image's entrypoint or npm's bin link runs it.
-    const child = spawn(join(import.meta.dirname, '..', 'bin', 'keywatch.js'), ['run', '--config', file], {
-      cwd: join(import.meta.dirname, '..'),
-      env: { PATH: process.env.PATH },
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    try {
-      await vi.waitFor(() => expect(out).toContain('keywatch started'), { timeout: 20_000, interval: 100 });
-    } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
+    const out = await outputUntil(join(import.meta.dirname, '..', 'bin', 'keywatch.js'), ['run', '--config', file], {}, 'keywatch started');
+
     expect(startedLine(out).gc).toBe('single-threaded');
   });
 });
+
+/** A config with no keys, listening on a free port, its store in the test's directory. */
+function emptyConfig(name: string): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, `server: { listen: "127.0.0.1:0" }\nstorage: { path: ${join(dir, `${name}.db`)} }\nkeys: []\n`);
+  return file;
+}
+
+/** Runs `command` until its output (stdout and stderr) holds `until`, then stops it with SIGTERM; the output. */
+async function outputUntil(command: string, args: string[], env: Record<string, string>, until: string): Promise<string> {
+  const child = spawn(command, args, { cwd: join(import.meta.dirname, '..'), env: { PATH: process.env.PATH, ...env } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    await vi.waitFor(() => expect(out).toContain(until), { timeout: 20_000, interval: 100 });
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  return out;
+}
 
 function startedLine(out: string): { gc?: string } {
   return JSON.parse(out.split('\n').find((l) => l.includes('keywatch started'))!) as { gc?: string };
