@@ -133,10 +133,10 @@ async function runProbes(
   const http = politely(deps.http.scoped(baseUrl, adapter.allowedPaths), key.timeoutMs, deps.acquire);
   const carried = previous?.facts ?? {};
   const httpAt = (other: string) => politely(deps.http.scoped(other, adapter.allowedPaths), key.timeoutMs, deps.acquire);
-  // One context for the run's probes. `known` is merged only when a probe reads it (most do not:
-  // of OpenRouter's, only the balance probe, for one field); while nothing is learned this run it
-  // is the carried facts themselves (probes and callers never write into facts they are given;
-  // every merge makes a new object).
+  // One context for the run's probes. `known` is merged only when a probe reads it (OpenRouter's
+  // do not: its balance probe reads its one field with knownFact); while nothing is learned this
+  // run it is the carried facts themselves (probes and callers never write into facts they are
+  // given; every merge makes a new object).
   const ctx = new RunContext(http, baseUrl, key, now, httpAt, carried, learned);
   for (const kind of PROBE_KINDS) {
     const probe = adapter.probes[kind];
@@ -166,8 +166,9 @@ async function runProbes(
 /**
  * The probes' context for one key run. `known` (the carried facts merged with what this run has
  * learned so far) is built when a probe first reads it after the run learned something, not for
- * every probe: merging for a probe that never looks cost a whole facts copy a run (mergeFacts, 23
- * ms of a 60 s profile at 10,000 keys; docs/performance.md, session 22).
+ * every probe; `learned` is the run's own facts, for knownFact. Merging for every probe after the
+ * first cost a whole facts copy a run (mergeFacts, 23-34 ms of a 60 s profile at 10,000 keys;
+ * docs/performance.md, session 22, fix 68).
  */
 class RunContext implements ProbeContext {
   readonly timeoutMs: number;
