@@ -6,6 +6,7 @@
  * this one is the overhead keywatch adds.
  */
 import { Agent, request } from 'undici';
+import { flagList } from './child.js';
 import { cpuWindow } from './measure.js';
 import { benchKeyValue } from './keys.js';
 
@@ -52,7 +53,7 @@ export async function runBaselineProcess(o: BaselineOptions): Promise<BaselineRe
   const { fork } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
   // BENCH_BASELINE_ARGS: node flags for the loop's process (none by default: a loop as anyone would run it).
-  const execArgv = (process.env.BENCH_BASELINE_ARGS ?? '').split(' ').filter(Boolean);
+  const execArgv = flagList(process.env.BENCH_BASELINE_ARGS);
   const child = fork(fileURLToPath(new URL('./baseline-process.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
   return new Promise((resolve, reject) => {
     child.once('message', (m: { result: BaselineResult }) => resolve(m.result));

@@ -10,6 +10,11 @@ export interface Child {
   close(killAfterMs: number): Promise<void>;
 }
 
+/** A variable's space-separated flags (BENCH_DAEMON_ARGS, BENCH_BASELINE_ARGS, BENCH_V8_FLAGS); unset or blank: none. */
+export function flagList(value: string | undefined): string[] {
+  return (value ?? '').split(' ').filter(Boolean);
+}
+
 export function forkChild(script: string, name: string, opts: { env: NodeJS.ProcessEnv; execArgv?: string[] }): Child {
   const child: ChildProcess = fork(script, [], {
     env: opts.env,

@@ -1,7 +1,7 @@
 /** The bench side of the daemon process (daemon-process.ts): fork it, open and close measuring windows. */
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../src/runtime.js';
-import { forkChild } from './child.js';
+import { flagList, forkChild } from './child.js';
 import { sampleRssOf } from './measure.js';
 import type { WindowFigures } from './daemon-process.js';
 
@@ -46,5 +46,5 @@ export async function forkDaemon(configFile: string, env: Record<string, string>
  */
 export function daemonFlags(env: NodeJS.ProcessEnv = process.env): string[] {
   const own = env.BENCH_PARALLEL_GC === '1' ? [] : [...NODE_FLAGS];
-  return [...own, ...(env.BENCH_DAEMON_ARGS ?? '').split(' ').filter(Boolean)];
+  return [...own, ...flagList(env.BENCH_DAEMON_ARGS)];
 }

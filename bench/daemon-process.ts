@@ -16,6 +16,7 @@ import { startDaemon, type Daemon } from '../src/daemon.js';
 import { silentLogger } from '../src/log.js';
 import { registry } from '../providers/index.js';
 import { applyHeapPolicy, heapPolicy, knownV8Flags } from '../src/runtime.js';
+import { flagList } from './child.js';
 import { cpuWindow, round, sampleRss } from './measure.js';
 import { partsOf, wiring } from './wiring.js';
 
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
     const policy = heapPolicy();
     applyHeapPolicy(policy, policy === 'small' ? await knownV8Flags() : undefined);
     // BENCH_V8_FLAGS: further V8 flags set at run time after the policy, for measuring GC settings.
-    for (const f of (process.env.BENCH_V8_FLAGS ?? '').split(' ').filter(Boolean)) setFlagsFromString(f);
+    for (const f of flagList(process.env.BENCH_V8_FLAGS)) setFlagsFromString(f);
   });
   let window: (() => WindowFigures) | undefined;
   let profiles: (() => Promise<void>) | undefined;
