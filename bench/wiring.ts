@@ -7,7 +7,7 @@
  * Two more parts can be left out to price the probe cycle's own pieces (`BENCH_WITHOUT`, never
  * in `npm run bench`'s rows): `store`, a key run's writes (its raw row, its hourly rollup, its
  * state: recordRun and saveState do nothing), and `lines`, rendering the key's `/metrics` lines as
- * its run is stored (prepare does nothing; a scrape renders the keys it finds stale instead).
+ * its run is stored (prepare only marks the key's lines stale; a scrape renders the keys it finds stale instead).
  */
 import { createAlerting } from '../src/alerting/index.js';
 import { analyzeKey } from '../src/analysis/index.js';
@@ -29,7 +29,14 @@ export function wiring(without: ReadonlySet<Part> = new Set()): Pick<DaemonOptio
     ...(without.has('analysis') ? {} : { analyze: analyzeKey }),
     ...(without.has('alerting') ? {} : { alerting: createAlerting }),
     ...(without.has('store') ? { openStore: (path, opts) => ({ ...openStore(path, opts), recordRun: () => undefined, saveState: () => undefined }) } : {}),
-    ...(without.has('lines') ? { createMetrics: (deps) => ({ ...createMetrics(deps), prepare: () => undefined }) } : {}),
+    ...(without.has('lines')
+      ? {
+          createMetrics: (deps) => {
+            const m = createMetrics(deps);
+            return { ...m, prepare: (state) => m.stale(state) };
+          },
+        }
+      : {}),
   };
 }
 

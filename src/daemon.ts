@@ -23,6 +23,7 @@ import { mergeFactsShared, runAccount, runKey, runRecordOf, type Identify, type 
 import { createScheduler, type Job, type JobOutcome, type Scheduler } from './scheduler.js';
 import { startServer, type KeywatchServer } from './server.js';
 import { ownsKey, type Shard } from './shard.js';
+import { updateInPlace } from './steady.js';
 import { withoutFacts, type KeyState } from './state.js';
 import { openStore, HOUR_MS, type HistoryOptions, type Store, type StoreOptions } from './store/index.js';
 import { pruneInSteps } from './store/prune.js';
@@ -455,7 +456,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   /**
    * The key's analysis after a run. With a SplitAnalyze, the history figures (history read from the
    * store, see readFigures: most of the cost) are kept per key for defaults.analysisInterval and
-   * recomputed at once when the run says they moved (see figuresMoved); the live state is judged
+   * recomputed at once when the run says they moved (see figuresMoved; a run written into the state in
+   * place moved nothing, see src/steady.ts); the live state is judged
    * against them on every run.
    */
   function analyse(analyze: Analyze | SplitAnalyze, prev: KeyState, state: KeyState, result: RunResult, thresholds: ResolvedKey['thresholds'], t: number): KeyAnalysis {
@@ -463,7 +465,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const input = judgeInput(state, t, thresholds);
     if (!('figures' in analyze) || d.analysisInterval <= 0) return analyze({ ...input, history: store.history(result.key, t - Math.max(ANALYSIS_HISTORY_MS, d.stabilityWindow), { cleanHourAsRollupAt: t }) });
     let f = figures.get(result.key);
-    if (f === undefined || t >= figuresDue.get(result.key)! || t < f.at || staleFigures.has(f) || figuresMoved(prev, state, result) || drifted(analyze, f, state, t)) {
+    if (f === undefined || t >= figuresDue.get(result.key)! || t < f.at || staleFigures.has(f) || (prev !== state && figuresMoved(prev, state, result)) || drifted(analyze, f, state, t)) {
       const lifetime = f === undefined ? d.analysisInterval * (1 - random()) : d.analysisInterval;
       f = readFigures(analyze, result.key, state, t);
       figures.set(result.key, f);
@@ -540,30 +542,41 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   /** Folds one run into the key's live state, stores it, analyses it and lets alerting see it. */
   function apply1(result: RunResult, meta: Pick<ResolvedKey, 'labels' | 'watchModels' | 'thresholds'>): void {
     if (closed) return;
-    const prev = states.get(result.key) ?? emptyState(result.key, result.claimedProvider);
-    const probes: KeyState['probes'] = { ...prev.probes };
-    const lastSuccessAt = { ...prev.lastSuccessAt };
-    for (const o of result.outcomes) {
-      probes[o.probe] = withoutFacts(o);
-      if (o.ok) lastSuccessAt[o.probe as ProbeKind] = o.at;
-    }
+    const last = states.get(result.key);
     const judgedAt = now();
-    const state: KeyState = {
-      ...prev,
-      claimedProvider: result.claimedProvider,
-      provider: result.provider,
-      labels: meta.labels,
-      watchModels: meta.watchModels,
-      // Parts that came out the same stay the previous objects (see share.ts: what survives a run).
-      facts: mergeFactsShared(prev.facts, result.facts),
-      probes,
-      lastSuccessAt,
-      lastRunAt: result.startedAt,
-      consecutiveFailures: result.allFailed ? prev.consecutiveFailures + 1 : 0,
-      analysedAt: judgedAt,
-      // Kept only where it cannot be judged again (then the previous one, for judgeKey to share from).
-      analysis: opts.analyze !== undefined && !judgedAgain(opts.analyze) ? prev.analysis : undefined,
-    };
+    // Kept only where it cannot be judged again (then the previous one, for judgeKey to share from).
+    const keepAnalysis = opts.analyze !== undefined && !judgedAgain(opts.analyze);
+    let prev: KeyState;
+    let state: KeyState;
+    if (last !== undefined && updateInPlace(last, result, meta)) {
+      // A steady run, written into the key's state (src/steady.ts): the same object, new numbers.
+      prev = state = last;
+      state.analysedAt = judgedAt;
+      if (!keepAnalysis && state.analysis !== undefined) state.analysis = undefined;
+    } else {
+      prev = last ?? emptyState(result.key, result.claimedProvider);
+      const probes: KeyState['probes'] = { ...prev.probes };
+      const lastSuccessAt = { ...prev.lastSuccessAt };
+      for (const o of result.outcomes) {
+        probes[o.probe] = withoutFacts(o);
+        if (o.ok) lastSuccessAt[o.probe as ProbeKind] = o.at;
+      }
+      state = {
+        ...prev,
+        claimedProvider: result.claimedProvider,
+        provider: result.provider,
+        labels: meta.labels,
+        watchModels: meta.watchModels,
+        // Parts that came out the same stay the previous objects (see share.ts: what survives a run).
+        facts: mergeFactsShared(prev.facts, result.facts),
+        probes,
+        lastSuccessAt,
+        lastRunAt: result.startedAt,
+        consecutiveFailures: result.allFailed ? prev.consecutiveFailures + 1 : 0,
+        analysedAt: judgedAt,
+        analysis: keepAnalysis ? prev.analysis : undefined,
+      };
+    }
     store.recordRun(runRecordOf(result));
     let analysis: KeyAnalysis | undefined;
     if (opts.analyze !== undefined) {
@@ -579,7 +592,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // old-generation garbage a run later: measured at 10,000 keys, ~0.15 ms of CPU per run and
     // 30 MB. Without kept figures (no SplitAnalyze, or analysisInterval 0) it stays in the state.
     if (analysis !== undefined && !judgedAgain(opts.analyze!)) state.analysis = analysis;
-    states.set(result.key, state);
+    if (state !== last) states.set(result.key, state);
     store.saveState(state, analysis);
     metrics.invalidate();
     metrics.prepare(state, analysis);

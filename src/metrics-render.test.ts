@@ -108,6 +108,31 @@ describe('per-key families written as text', () => {
     expect(after).toBe(await render(referenceMetrics, states));
   });
 
+  it('re-render a key whose state was written in place (a steady run) when prepared or marked stale, and only then', async () => {
+    const states = STATES.map((s) => structuredClone(s));
+    const capped = states.find((s) => s.name === 'capped')!;
+    const m = createMetrics({ states: () => states, firing: () => FIRING, now: () => 1_700_000_000_000 });
+    m.setReloadResult(true, 1_700_000_000_000);
+    await m.render();
+    const line = (v: number) => `keywatch_key_usage{key="capped",provider="openrouter",currency="USD",window="total"} ${v}`;
+
+    capped.facts.usage!.total = 4.5;
+    m.invalidate();
+    expect(await m.render()).toContain(line(3.25)); // the same object: its lines are taken as current
+
+    m.stale(capped);
+    m.invalidate();
+    expect(await m.render()).toContain(line(4.5));
+
+    capped.facts.usage!.total = 5.75;
+    capped.lastRunAt = 1_700_000_060_000;
+    m.prepare(capped, capped.analysis);
+    m.invalidate();
+    const after = await m.render();
+    expect(after).toContain(line(5.75));
+    expect(after).toBe(await render(referenceMetrics, states));
+  });
+
   it('match it for a fleet of 500 varied keys', async () => {
     const fleet = Array.from({ length: 500 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
 
@@ -444,6 +469,7 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
       return { bytes: Buffer.from(await this.render()), release: () => undefined };
     },
     prepare() {},
+    stale() {},
     prepareAll() {},
     async stream(write) {
       await write(Buffer.from(await this.render()), () => undefined);

@@ -57,9 +57,16 @@ export interface Metrics {
   invalidate(): void;
   /**
    * Renders a key's lines now (the daemon calls it as it stores a run), so a scrape only copies bytes
-   * however many keys changed since the last one: with a 60 s scrape interval every key has.
+   * however many keys changed since the last one: with a 60 s scrape interval every key has. The
+   * state may be the object rendered last time with new numbers (a steady run is written into the
+   * key's state in place: src/steady.ts): it is rendered whether or not it is the same object.
    */
   prepare(state: KeyState, analysis?: KeyAnalysis): void;
+  /**
+   * The key's state changed but is not rendered now: the next render renders it (a render otherwise
+   * takes a key's lines as current while its state is the object they were rendered from).
+   */
+  stale(state: KeyState): void;
   /**
    * Writes the exposition to a response in chunks of ~64 KB, straight from each key's rendered
    * lines: no buffer of the whole (25 MB at 10,000 keys). `write` returns false (or resolves to
@@ -181,9 +188,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   /**
    * Each key's lines as bytes, one record per key name: `at[i]..at[i+1]` of `bytes` is family i's
    * part, each line preceded by a newline (the layout of the exposition, see renderBytesNow). The
-   * daemon replaces a key's state object when the key changes (it never mutates one), so a record
-   * is current while its `state` is the key's state object, and a key that ran is rendered again
-   * into its own buffer: one buffer per key for the daemon's life, not one per run.
+   * daemon renders a key again as it stores the key's run (prepare), whether the run built a new
+   * state or wrote its numbers into the key's state in place (src/steady.ts); any other change
+   * (a reload) replaces the state object, so a scrape takes a record as current while its `state`
+   * is the key's state object. A key that ran is rendered again into its own buffer: one buffer per
+   * key for the daemon's life, not one per run.
    *
    * A line is written from parts that do not change from run to run -- the family's `\nname{`,
    * the key's `key="..",provider=".."`, the extra labels' text (shared by every key, see labelsEntry)
@@ -228,9 +237,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     if (Number.isFinite(value)) add(infoEntry(renderingKey!, s), value);
   };
 
-  function keyBytes(s: KeyState, analysis?: KeyAnalysis): KeyRec {
+  function keyBytes(s: KeyState, analysis?: KeyAnalysis, changed = false): KeyRec {
     let rec = recs.get(s.name);
-    if (rec !== undefined && rec.state === s) return rec;
+    if (rec !== undefined && rec.state === s && !changed) return rec;
     const a = analysis ?? (deps.analysis !== undefined ? deps.analysis(s) : s.analysis);
     if (rec === undefined) {
       rec = { state: s, bytes: EMPTY, at: new Uint32Array(families.length + 1), base: '', provider: '', info: undefined, seen: 0 };
@@ -559,7 +568,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       drop();
     },
     prepare(state, analysis) {
-      keyBytes(state, analysis);
+      keyBytes(state, analysis, true);
+    },
+    stale(state) {
+      const rec = recs.get(state.name);
+      if (rec !== undefined) rec.state = undefined;
     },
     stream,
     prepareAll() {
@@ -649,8 +662,8 @@ interface Rendered {
 
 /** A key's exposition lines as bytes; family i's part is bytes[at[i]..at[i+1]), at[0] = 0. */
 interface KeyRec {
-  /** The state they were rendered from. */
-  state: KeyState;
+  /** The state they were rendered from (undefined: stale, see Metrics.stale). */
+  state: KeyState | undefined;
   bytes: Buffer<ArrayBufferLike>;
   at: Uint32Array;
   /** `key="..",provider=".."` and the provider it was made for. */

@@ -8,7 +8,10 @@
  * survives a run is what actually changed and the rest of the new copy dies young. (The analysis
  * went the same way until the daemon stopped keeping it at all: docs/performance.md, fix 36.)
  *
- * Safe because states and their parts are never mutated once built (a changed key gets new objects).
+ * Safe because the parts shared are never mutated once built. The one write into a built state is a
+ * steady run's (src/steady.ts), into the key's current state: its facts and usage windows' numbers and
+ * its outcomes' times, objects only that state holds once the state it was built from is replaced;
+ * shared objects (identities, model lists, labels) are replaced, never written.
  */
 
 /**

@@ -33,7 +33,8 @@ export interface KeyState {
 
 /** A probe's outcome as a key's state keeps it: what the probe learnt is in the state's facts, not again here. */
 export function withoutFacts(o: ProbeOutcome): ProbeOutcome {
-  // A failed probe learnt nothing: its outcome is kept as it is (outcomes are never mutated).
+  // A failed probe learnt nothing: its outcome is kept as it is (never written: a state holding a
+  // failed outcome is never updated in place, src/steady.ts).
   if (!Object.hasOwn(o, 'facts')) return o;
   // A good answer, the usual case, as one literal (a rest copy walks and filters every property).
   if (o.errorKind === undefined && o.status === undefined && o.message === undefined && o.retryAfterMs === undefined) {

@@ -291,17 +291,49 @@ describe('figuresMoved', () => {
 });
 
 describe('what a run keeps', () => {
-  it('a run whose usage moved keeps the previous objects for every part of the state that did not', async () => {
+  it('a steady run (its usage went up) is written into the key state: the same objects, the new numbers, in /metrics and the store', async () => {
     const f = await fleet('5m');
     await f.at(0, 10);
-    const before = await f.at(1, 11);
+    await f.at(1, 11);
+    const before = td!.daemon.states.get('k')!;
+    const { facts, usage, identity, probes } = { facts: before.facts, usage: before.facts.usage, identity: before.facts.identity, probes: before.probes };
 
-    const after = await f.at(2, 12);
+    await f.at(2, 12);
+    const after = td!.daemon.states.get('k')!;
 
-    expect(after.facts.usage).not.toBe(before.facts.usage);
+    expect(after).toBe(before);
+    expect(after.facts).toBe(facts);
+    expect(after.facts.usage).toBe(usage);
+    expect(after.facts.identity).toBe(identity);
+    expect(after.probes).toBe(probes);
     expect(after.facts.usage?.total).toBe(12);
+    expect(after.lastRunAt).toBe(T0 + 2 * MIN);
+    expect(after.probes.current_key?.at).toBe(T0 + 2 * MIN);
+    expect(after.lastSuccessAt.current_key).toBe(T0 + 2 * MIN);
+    expect(after.analysedAt).toBe(T0 + 2 * MIN);
+    const metrics = parseMetrics(await td!.metricsText());
+    expect(metrics.get('keywatch_key_usage{key="k",provider="openrouter",currency="USD",window="total"}')).toBe(12);
+    expect(metrics.get('keywatch_key_last_run_timestamp_seconds{key="k",provider="openrouter"}')).toBe((T0 + 2 * MIN) / 1000);
+    expect(td!.daemon.analysis('k')!.limitMatrix).toContainEqual(expect.objectContaining({ remaining: 88 }));
+    expect(td!.daemon.store.loadStates().get('k')?.facts.usage?.total).toBe(12);
+  });
+
+  it('a run that is not steady (the usage fell: a new counter) builds a new state, keeping the previous objects for every part that did not change', async () => {
+    const f = await fleet('5m');
+    await f.at(0, 10);
+    await f.at(1, 11);
+    const before = td!.daemon.states.get('k')!;
+    const { usage, identity } = { usage: before.facts.usage, identity: before.facts.identity };
+
+    await f.at(2, 3);
+    const after = td!.daemon.states.get('k')!;
+
+    expect(after).not.toBe(before);
+    expect(after.facts.usage).not.toBe(usage);
+    expect(usage?.total).toBe(11); // the previous state's objects are left as they were
+    expect(after.facts.usage?.total).toBe(3);
     expect(after.facts.identity).toBeDefined();
-    expect(after.facts.identity).toBe(before.facts.identity);
+    expect(after.facts.identity).toBe(identity);
   });
 
   it('keeps no analysis in the live state: it is judged again, the same, for the API, /metrics and the store', async () => {
