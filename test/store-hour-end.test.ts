@@ -224,3 +224,46 @@ describe('rollups written at hour end', () => {
     expect(after).toEqual([{ hour: T0, runs: 5 }]);
   });
 });
+
+describe("a key's first run of an hour", () => {
+  it('reads no stored rollup for an hour this store began, and reads one the store found at open or one of an hour the key has left', () => {
+    const file = join(dir, 's.db');
+    const rows = (s: Store, key: string): unknown[] => s.db.prepare('SELECT hour, runs FROM rollups WHERE key = ? ORDER BY hour').raw(true).all(key);
+    let store = openStore(file, { rollupsAtHourEnd: true });
+    store.recordRun(runOf(T0 + 10 * MIN, 'k', 0, false));
+    store.recordRun(runOf(T0 + 50 * MIN, 'k', 1, false));
+    store.recordRun(runOf(T0 + HOUR_MS + 10 * MIN, 'k', 2, false)); // the key's first run of a new hour
+    store.recordRun(runOf(T0 + 2 * HOUR_MS + 10 * MIN, 'other', 3, false)); // a key's first run at all
+    store.flush();
+    expect(store.stats().rollupReads).toBe(0);
+    store.close();
+    expect(rowsOf(file, 'k')).toEqual([
+      [T0, 2],
+      [T0 + HOUR_MS, 1],
+    ]);
+
+    // Reopened: the hour it found stored is read, and its count goes on.
+    store = openStore(file, { rollupsAtHourEnd: true });
+    store.recordRun(runOf(T0 + HOUR_MS + 20 * MIN, 'k', 4, false));
+    expect(store.stats().rollupReads).toBe(1);
+    // A run of an hour the key has left (out of order) is folded into that hour's stored rollup.
+    store.recordRun(runOf(T0 + 2 * HOUR_MS + 10 * MIN, 'k', 5, false));
+    store.recordRun(runOf(T0 + 40 * MIN, 'k', 6, false));
+    expect(store.stats().rollupReads).toBe(3); // the second: the hour 'other' had stored at open
+    store.close();
+    expect(rowsOf(file, 'k')).toEqual([
+      [T0, 3],
+      [T0 + HOUR_MS, 2],
+      [T0 + 2 * HOUR_MS, 1],
+    ]);
+
+    function rowsOf(f: string, key: string): unknown[] {
+      const s = openStore(f);
+      try {
+        return rows(s, key);
+      } finally {
+        s.close();
+      }
+    }
+  });
+});

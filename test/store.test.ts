@@ -47,8 +47,8 @@ describe('store', () => {
     store.flush();
     const after = store.stats();
 
-    expect(before).toEqual({ flushes: 0, rowsWritten: 0, pending: 100, deferredStates: 0, historyReads: 0, historySamples: 0 });
-    expect(after).toEqual({ flushes: 1, rowsWritten: 100, pending: 0, deferredStates: 0, historyReads: 0, historySamples: 0 });
+    expect(before).toEqual({ flushes: 0, rowsWritten: 0, pending: 100, deferredStates: 0, historyReads: 0, historySamples: 0, rollupReads: 0 });
+    expect(after).toEqual({ flushes: 1, rowsWritten: 100, pending: 0, deferredStates: 0, historyReads: 0, historySamples: 0, rollupReads: 0 });
     expect(store.db.prepare('SELECT count(*) AS n FROM probe_runs').get()).toEqual({ n: 100 });
     // Reads are counted too (the bench reports them per key run).
     const samples = store.history('prod', T0 + 50 * MIN).length;
@@ -61,7 +61,7 @@ describe('store', () => {
 
     for (let i = 0; i < 25; i++) small.recordRun(run(T0 + i * MIN));
 
-    expect(small.stats()).toEqual({ flushes: 2, rowsWritten: 20, pending: 5, deferredStates: 0, historyReads: 0, historySamples: 0 });
+    expect(small.stats()).toEqual({ flushes: 2, rowsWritten: 20, pending: 5, deferredStates: 0, historyReads: 0, historySamples: 0, rollupReads: 0 });
     small.close();
   });
 
