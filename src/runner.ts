@@ -9,6 +9,7 @@ import { isProbeError, ProbeError, type ProbeErrorKind } from './errors.js';
 import type { GetOptions, HttpClient, ScopedHttp } from './http/client.js';
 import { adapterCurrency, type ProbeContext, type ProviderAdapter, type ProviderRegistry } from './provider.js';
 import { scrubSecrets, type Secret } from './secret.js';
+import { SETTLED } from './scheduler.js';
 import { share } from './share.js';
 import type { KeyState } from './state.js';
 import type { RunRecord } from './store/index.js';
@@ -430,10 +431,18 @@ async function identifyKey(
  */
 function politely(http: ScopedHttp, timeoutMs: number, acquire: (() => Promise<void>) | undefined): ScopedHttp {
   return {
-    get: async (path: string, opts?: GetOptions) => {
-      if (acquire !== undefined) await acquire();
+    get: (path: string, opts?: GetOptions) => {
       // Options that carry their own timeout are passed as they are: the copy would be the same.
-      return http.get(path, opts !== undefined && Object.hasOwn(opts, 'timeoutMs') ? opts : { timeoutMs, ...opts });
+      const o = opts !== undefined && Object.hasOwn(opts, 'timeoutMs') ? opts : { timeoutMs, ...opts };
+      const wait = acquire?.();
+      // Within the cap (nearly every request) acquire hands back the one settled promise: the
+      // request goes now, without an async frame and a turn of the microtask queue for the await.
+      if (wait !== undefined && wait !== SETTLED) return wait.then(() => http.get(path, o));
+      try {
+        return http.get(path, o);
+      } catch (err) {
+        return Promise.reject(err); // as the async function this was: a rejection, never a throw
+      }
     },
   };
 }

@@ -481,7 +481,11 @@ export function createRateLimiter(
   };
 }
 
-const SETTLED: Promise<void> = Promise.resolve();
+/**
+ * What acquire() returns when the request may go now: one settled promise, which a caller may
+ * compare against to send at once instead of awaiting it (src/runner.ts politely).
+ */
+export const SETTLED: Promise<void> = Promise.resolve();
 
 /** Binary min-heap: O(log n) push/pop for the due-time queue. */
 export class MinHeap<T> {
