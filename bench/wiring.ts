@@ -7,7 +7,8 @@
  * Two more parts can be left out to price the probe cycle's own pieces (`BENCH_WITHOUT`, never
  * in `npm run bench`'s rows): `store`, a key run's writes (its raw row, its hourly rollup, its
  * state: recordRun and saveState do nothing), and `lines`, rendering the key's `/metrics` lines as
- * its run is stored (prepare only marks the key's lines stale; a scrape renders the keys it finds stale instead).
+ * its run is stored (prepare only marks the key's lines stale; a scrape renders the keys it finds
+ * stale instead).
  */
 import { createAlerting } from '../src/alerting/index.js';
 import { analyzeKey } from '../src/analysis/index.js';

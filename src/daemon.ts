@@ -456,9 +456,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   /**
    * The key's analysis after a run. With a SplitAnalyze, the history figures (history read from the
    * store, see readFigures: most of the cost) are kept per key for defaults.analysisInterval and
-   * recomputed at once when the run says they moved (see figuresMoved; a run written into the state in
-   * place moved nothing, see src/steady.ts); the live state is judged
-   * against them on every run.
+   * recomputed at once when the run says they moved (see figuresMoved; a run written into the state
+   * in place moved nothing by construction, see src/steady.ts); the live state is judged against
+   * them on every run.
    */
   function analyse(analyze: Analyze | SplitAnalyze, prev: KeyState, state: KeyState, result: RunResult, thresholds: ResolvedKey['thresholds'], t: number): KeyAnalysis {
     const d = cfg.raw.defaults;
