@@ -48,17 +48,11 @@ function run(facts: KeyFacts, over: Partial<RunResult> = {}, outcome: Partial<Pr
   return { key: 'k', claimedProvider: 'openrouter', provider: 'openrouter', startedAt: at, durationMs: 4, outcomes: [o], facts, ok: true, allFailed: false, rateLimited: false, ...over };
 }
 
-const steadyFacts = (): KeyFacts => ({
-  valid: true,
-  currency: 'USD',
-  usage: { total: 10.5, daily: 1.5, weekly: 2.5, monthly: 3.5 },
-  byokUsage: { total: 0 },
-  limit: 100,
-  limitRemaining: 89.5,
-  limitReset: null,
-  isFreeTier: false,
-  identity: { ...identity, evidence: identity.evidence.map((e) => ({ ...e })) },
-});
+/** The next /key answer's facts: the previous ones spent on, in new objects (an identity of the same data). */
+const steadyFacts = (): KeyFacts => {
+  const { models: _models, ...facts } = structuredClone(previous().facts);
+  return { ...facts, usage: { total: 10.5, daily: 1.5, weekly: 2.5, monthly: 3.5 }, limitRemaining: 89.5 };
+};
 
 /** The state the daemon builds for a run that is not written in place (src/daemon.ts apply1). */
 function merged(prev: KeyState, r: RunResult, meta: Pick<KeyState, 'labels' | 'watchModels'>): KeyState {
