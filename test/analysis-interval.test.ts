@@ -296,7 +296,8 @@ describe('what a run keeps', () => {
     await f.at(0, 10);
     await f.at(1, 11);
     const before = td!.daemon.states.get('k')!;
-    const { facts, usage, identity, probes } = { facts: before.facts, usage: before.facts.usage, identity: before.facts.identity, probes: before.probes };
+    const { facts, probes } = before;
+    const { usage, identity } = facts;
 
     await f.at(2, 12);
     const after = td!.daemon.states.get('k')!;
@@ -323,7 +324,7 @@ describe('what a run keeps', () => {
     await f.at(0, 10);
     await f.at(1, 11);
     const before = td!.daemon.states.get('k')!;
-    const { usage, identity } = { usage: before.facts.usage, identity: before.facts.identity };
+    const { usage, identity } = before.facts;
 
     await f.at(2, 3);
     const after = td!.daemon.states.get('k')!;

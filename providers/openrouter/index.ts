@@ -297,8 +297,8 @@ function keyLimitMessage(res: HttpResponse): boolean {
 /**
  * What /key's answer says of who answers. It can say one of four things (the header seen or not, the
  * key's prefix or not), each built once and shared by every run of every key: identities are never
- * written once built (src/share.ts; a steady run writes only numbers, src/steady.ts), and a new identity per run was ~5 objects to allocate, compare with
- * the last run's and drop.
+ * written once built (src/share.ts; a steady run writes only numbers, src/steady.ts), and a new
+ * identity per run was ~5 objects to allocate, compare with the last run's and drop.
  */
 function openrouterIdentity(res: HttpResponse, ctx: ProbeContext): Identity {
   const expose = res.headers['access-control-expose-headers'] ?? '';
