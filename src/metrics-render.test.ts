@@ -133,6 +133,72 @@ describe('per-key families written as text', () => {
     expect(after).toBe(await render(referenceMetrics, states));
   });
 
+  it('write a key\'s new numbers into its lines in place, and match the reference after every run of a long random mix', async () => {
+    // Numbers whose text is shorter, longer or the same length as the one before (the lines move),
+    // non-finite ones (a line goes), and changes of the label sets (lines come and go, labels
+    // beyond ASCII, a new provider): each run's render must be the reference's, in place or not.
+    const random = mulberry32(7);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const NUMBERS = [0, 1, 7, 0.5, 3.25, 16.75, 0.1 + 0.2, 1e-7, 1.5e-9, 123_456_789.123, 1e21, 2.5e22, -0.5, -17, 99_999.99999, 4.000000000000001];
+    const numbers = () => (random() < 0.05 ? pick([Number.NaN, Number.POSITIVE_INFINITY]) : random() < 0.5 ? pick(NUMBERS) : Math.round(random() * 10 ** Math.floor(random() * 12)) / 10 ** Math.floor(random() * 8));
+    const states = Array.from({ length: 12 }, (_, i) => ({ ...structuredClone(STATES[i % STATES.length]!), name: `k-${i}` }));
+    const m = createMetrics({ states: () => states, firing: () => FIRING, now: () => 1_700_000_000_000 });
+    m.setReloadResult(true, 1_700_000_000_000);
+    await m.render();
+    const steps: ((s: KeyState) => void)[] = [
+      (s) => (s.facts.usage = { ...s.facts.usage, total: numbers() }),
+      (s) => s.facts.usage !== undefined && (s.facts.usage.daily = numbers()),
+      (s) => s.facts.usage !== undefined && (s.facts.usage.weekly = numbers()),
+      (s) => (s.facts.limitRemaining = numbers()),
+      (s) => (s.facts.limit = random() < 0.7 ? numbers() : null),
+      (s) => (s.facts.currency = random() < 0.9 ? 'USD' : undefined),
+      (s) => (s.facts.balance = random() < 0.8 ? numbers() : undefined),
+      (s) => (s.lastRunAt = random() < 0.9 ? 1_700_000_000_000 + Math.floor(random() * 10 ** Math.floor(random() * 10)) : undefined),
+      (s) => (s.consecutiveFailures = Math.floor(random() * 3) * Math.floor(random() * 1000)),
+      (s) => (s.probes = { current_key: { probe: 'current_key', ok: random() < 0.8, durationMs: numbers(), at: 1_700_000_000_000 }, ...(random() < 0.5 ? { models: { probe: 'models', ok: true, durationMs: numbers(), at: 1 } } : {}) }),
+      (s) => (s.lastSuccessAt = { current_key: 1_700_000_000_000 + Math.floor(random() * 100_000_000) }),
+      (s) => (s.facts.valid = pick([true, false, undefined])),
+      (s) => (s.watchModels = random() < 0.5 ? [] : ['openrouter/auto', ...(random() < 0.5 ? ['modèle/ünï'] : [])]),
+      (s) => (s.labels = random() < 0.5 ? {} : { team: pick(['search', 'équipe', 'a"b']) }),
+      (s) => (s.provider = pick(['openrouter', 'openai', 'déjà'])),
+    ];
+    let inPlace = 0;
+    for (let run = 0; run < 400; run++) {
+      const s = pick(states);
+      // Mostly numbers (the steady run); now and then a change of what lines the key has.
+      const changes = random() < 0.8 ? [pick(steps.slice(0, 11))] : [pick(steps), pick(steps)];
+      for (const change of changes) change(s);
+      const before = m.stats();
+      m.prepare(s, s.analysis);
+      const after = m.stats();
+      if (after.textRenders === before.textRenders) inPlace++;
+      m.invalidate();
+      expect(await m.render()).toBe(await render(referenceMetrics, states));
+    }
+    // Most runs were written in place, and some were not.
+    expect(inPlace).toBeGreaterThan(200);
+    expect(m.stats().textRenders).toBeGreaterThan(12 + 20);
+  });
+
+  it('render a key from text when its new numbers outgrow its buffer, the same bytes', async () => {
+    const tiny = state({ name: 'tiny', facts: { valid: true, currency: 'USD', usage: { total: 1 } }, lastRunAt: 1_700_000_000_000 });
+    const states = [tiny, structuredClone(STATES[0]!)];
+    const m = createMetrics({ states: () => states, firing: () => FIRING, now: () => 1_700_000_000_000 });
+    m.setReloadResult(true, 1_700_000_000_000);
+    await m.render();
+    const before = m.stats().textRenders;
+
+    // Three short values become long ones: ~45 bytes more than the ~20 spare a key's buffer of ~200 has.
+    tiny.facts.usage!.total = 0.1 + 0.2;
+    tiny.consecutiveFailures = 0.1 + 0.7;
+    tiny.lastRunAt = 1_700_000_000_123.456;
+    m.prepare(tiny);
+    m.invalidate();
+
+    expect(m.stats().textRenders).toBe(before + 1);
+    expect(await m.render()).toBe(await render(referenceMetrics, states));
+  });
+
   it('match it for a fleet of 500 varied keys', async () => {
     const fleet = Array.from({ length: 500 }, (_, i) => ({ ...STATES[i % STATES.length]!, name: `k-${i}` }));
 
@@ -474,7 +540,7 @@ function referenceMetrics(deps: MetricsDeps): Metrics {
     async stream(write) {
       await write(Buffer.from(await this.render()), () => undefined);
     },
-    stats: () => ({ cachedKeys: 0, keyRenders: 0 }),
+    stats: () => ({ cachedKeys: 0, keyRenders: 0, textRenders: 0 }),
     invalidate() {
       cache = undefined;
     },
@@ -496,4 +562,15 @@ function infoLabels(s: KeyState): Record<string, string> {
 
 function moneyCurrency(s: KeyState): Currency | undefined {
   return s.facts.currency;
+}
+
+/** A small seeded generator, so a failing mix can be run again. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

@@ -91,7 +91,7 @@ describe('start-up', () => {
     await td.daemon.started;
 
     expect(before).toBe(0);
-    expect(td.daemon.metrics.stats()).toEqual({ cachedKeys: KEYS, keyRenders: KEYS });
+    expect(td.daemon.metrics.stats()).toEqual({ cachedKeys: KEYS, keyRenders: KEYS, textRenders: KEYS });
   });
 
   it('still prunes raw runs past the retention once started, after the first render', async () => {
