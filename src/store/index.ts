@@ -44,7 +44,13 @@ export interface RunRecord {
 }
 
 export interface StoreOptions {
-  /** Flush queued writes after at most this long (default 250 ms). */
+  /**
+   * Flush queued writes after at most this long (default 1 s). Each commit costs about the same
+   * whatever it holds -- the WAL's locks and header, and, once a page split since the last commit
+   * has used SQLite's spare page number (btree.c's balance_nonroot swaps pages through the
+   * PENDING_BYTE page's number), a walk of the whole page cache (pcache1TruncateUnsafe) -- so fewer,
+   * larger commits cost less a row (docs/performance.md, fix 73).
+   */
   flushIntervalMs?: number;
   /** Flush at once when this many writes are queued (default 500). */
   maxBatch?: number;
@@ -177,7 +183,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
    * one this store made, so it is in memory until the key records a later hour (see rollupOf).
    */
   const storedMaxHour = (db.prepare('SELECT max(hour) FROM rollups').pluck().get() as number | null) ?? -Infinity;
-  const flushIntervalMs = opts.flushIntervalMs ?? 250;
+  const flushIntervalMs = opts.flushIntervalMs ?? 1000;
   const stateSaveIntervalMs = opts.stateSaveIntervalMs ?? 0;
   /** Per key, when its state was last queued for writing and what it said then. */
   const savedStates = new Map<string, SavedMark>();
