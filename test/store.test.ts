@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HOUR_MS, openStore, type RunRecord, type Store } from '../src/store/index.js';
 import type { KeyState } from '../src/state.js';
 
@@ -73,6 +73,22 @@ describe('store', () => {
 
     expect(quick.stats()).toMatchObject({ flushes: 1, pending: 0 });
     quick.close();
+  });
+
+  it('by default writes what was queued a second later, in one transaction', () => {
+    vi.useFakeTimers();
+    try {
+      const batched = openStore(join(dir, 'batched.db'));
+      for (let i = 0; i < 40; i++) batched.recordRun(run(T0 + i * MIN));
+
+      vi.advanceTimersByTime(999);
+      expect(batched.stats()).toMatchObject({ flushes: 0, pending: 40 });
+      vi.advanceTimersByTime(1);
+      expect(batched.stats()).toMatchObject({ flushes: 1, pending: 0, rowsWritten: 40 });
+      batched.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('history() is raw runs as they were recorded, oldest first, with null limits for unlimited keys', () => {
