@@ -73,9 +73,18 @@ const FILTER_BITS = 1 << 21;
 const FILTER_MASK = FILTER_BITS - 1;
 const filter = new Uint32Array(FILTER_BITS >>> 5);
 
+/** Bumped by every secret registered: a text scrubbed before may now need scrubbing again. */
+let generation = 0;
+
+/** Changes whenever a secret is registered (so a scrubbed text may be kept while it does not). */
+export function secretsGeneration(): number {
+  return generation;
+}
+
 export function registerSecretValue(value: string): void {
   if (value.length < TAIL || known.has(value)) return;
   known.add(value);
+  generation++;
   for (const form of forms(value)) {
     let h = 0;
     for (let i = form.length - TAIL; i < form.length; i++) h = (Math.imul(h, BASE) + form.charCodeAt(i)) | 0;

@@ -114,6 +114,20 @@ describe('HttpClient.get', () => {
     expect(res.url).toBe(`${base}/ok?key=REDACTED&n=2`);
   });
 
+  it('a scoped path shows its URL scrubbed of a secret registered after the path was first asked for', async () => {
+    // A gateway with the key in its base URL, asked for before the key was known as a secret.
+    const token = 'sk-or-v1-test-scoped-path-0123456789abcdef';
+    const scoped = http.scoped(`${base}/gw/${token}`, ['/ok']);
+    expect((await scoped.get('/ok')).url).toBe(`${base}/gw/${token}/ok`);
+
+    new Secret(token);
+    const res = await scoped.get('/ok');
+
+    expect(JSON.parse(res.text).path).toBe(`/gw/${token}/ok`);
+    expect(res.url).not.toContain(token);
+    expect(res.url).toContain(`${base}/gw/`);
+  });
+
   it('a refused connection is a network error naming the code', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici';
 import { Agent, undiciUtil } from './undici.js';
 import { ProbeError } from '../errors.js';
-import { Secret, scrubSecrets } from '../secret.js';
+import { Secret, scrubSecrets, secretsGeneration } from '../secret.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 
@@ -80,7 +80,8 @@ export class HttpClient {
     const base = baseUrl.replace(/\/+$/, '');
     // Parsed once per path: a probe's paths are a handful of allowlisted strings. Bounded, because
     // an allowlist RegExp may admit paths with ids in them.
-    const parsed = new Map<string, ParsedUrl>();
+    // With the URL as errors show it, scrubbed again only once another secret is registered.
+    const parsed = new Map<string, { url: ParsedUrl; shown: string; generation: number }>();
     const http: ScopedHttp = {
       get: (path, opts) => {
         if (!isAllowed(path, allowedPaths)) {
@@ -88,16 +89,21 @@ export class HttpClient {
           throw new ProbeError('config', `path ${path} is not on the adapter's read-only allowlist`);
         }
         if (opts?.query !== undefined) return this.get(base + path, opts);
-        let url = parsed.get(path);
-        if (url === undefined) {
+        let p = parsed.get(path);
+        if (p === undefined) {
+          let url: ParsedUrl;
           try {
             url = parseUrl(base + path);
           } catch (err) {
             return Promise.reject(err);
           }
-          if (parsed.size < SCOPE_CACHE_MAX) parsed.set(path, url);
+          p = { url, shown: scrubSecrets(url.href), generation: secretsGeneration() };
+          if (parsed.size < SCOPE_CACHE_MAX) parsed.set(path, p);
+        } else if (p.generation !== secretsGeneration()) {
+          p.shown = scrubSecrets(p.url.href);
+          p.generation = secretsGeneration();
         }
-        return this.#send(url, scrubSecrets(url.href), opts);
+        return this.#send(p.url, p.shown, opts);
       },
     };
     if (this.#scopes.size >= SCOPE_CACHE_MAX) this.#scopes.clear();
