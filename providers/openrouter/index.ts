@@ -199,6 +199,19 @@ export function keyFacts(k: CurrentKey, now: number): KeyFacts {
 
 /** Resets happen at midnight UTC; weeks run Monday through Sunday. Returns epoch seconds. */
 export function nextReset(reset: LimitReset, now: number): number {
+  // The same all day (UTC days are 86,400,000 ms in epoch time): worked out once a day per period.
+  const day = Math.floor(now / 86_400_000);
+  if (day !== resetsDay) {
+    resetsDay = day;
+    resets.daily = resets.weekly = resets.monthly = undefined;
+  }
+  return (resets[reset] ??= resetAfter(reset, now));
+}
+
+let resetsDay = Number.NaN;
+const resets: Partial<Record<LimitReset, number>> = {};
+
+function resetAfter(reset: LimitReset, now: number): number {
   const d = new Date(now);
   const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
   if (reset === 'daily') return (day + 86_400_000) / 1000;

@@ -9,7 +9,7 @@ import type { ProbeContext } from '../../src/provider.js';
 import { ProbeError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { CurrentKeyResponse } from './schema.js';
-import { openrouter, KEYS_PAGE_SIZE } from './index.js';
+import { nextReset, openrouter, KEYS_PAGE_SIZE } from './index.js';
 import { startOpenRouterSim, type OpenRouterSim } from './sim.js';
 
 const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8'));
@@ -228,5 +228,34 @@ describe('openrouter adapter against the simulator', () => {
       expect(r.method).toBe('GET');
       expect(openrouter.allowedPaths).toContain(r.path.replace('/api/v1', ''));
     }
+  });
+});
+
+describe('openrouter limit resets', () => {
+  it('the next reset is the next UTC midnight, Monday or first of the month, asked in any order across days', () => {
+    // Worked out from the calendar, as the adapter did before it kept a day's answers.
+    const expected = (reset: 'daily' | 'weekly' | 'monthly', now: number): number => {
+      const d = new Date(now);
+      const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+      if (reset === 'daily') return (day + 86_400_000) / 1000;
+      if (reset === 'weekly') return (day + ((8 - d.getUTCDay()) % 7 || 7) * 86_400_000) / 1000;
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000;
+    };
+    const instants = [
+      Date.UTC(2026, 10, 29, 23, 59, 59, 999), // Sunday's last millisecond, the month's second-last day
+      Date.UTC(2026, 10, 30), // Monday midnight, the month's last day
+      Date.UTC(2026, 10, 25, 12), // back to a Wednesday
+      Date.UTC(2026, 11, 31, 23, 59, 59, 999), // the year's last millisecond
+      Date.UTC(2027, 0, 1),
+      Date.UTC(2028, 1, 28, 6), // leap February
+      Date.UTC(2028, 1, 29, 6),
+      Date.UTC(2026, 10, 30, 18),
+    ];
+    for (const now of instants) {
+      for (const reset of ['monthly', 'daily', 'weekly', 'daily'] as const) expect(nextReset(reset, now), `${reset} at ${new Date(now).toISOString()}`).toBe(expected(reset, now));
+    }
+    expect(nextReset('weekly', Date.UTC(2026, 10, 29, 23, 59, 59, 999))).toBe(Date.UTC(2026, 10, 30) / 1000);
+    expect(nextReset('weekly', Date.UTC(2026, 10, 30))).toBe(Date.UTC(2026, 11, 7) / 1000);
+    expect(nextReset('monthly', Date.UTC(2026, 11, 31, 23, 59, 59, 999))).toBe(Date.UTC(2027, 0, 1) / 1000);
   });
 });
