@@ -771,7 +771,7 @@ interface KeyRec {
   baseSize: number;
   provider: string;
   info: { labels: KeyState['labels']; account: string | undefined; provider: string; claimed: string; entry: LabelsEntry } | undefined;
-  /** The label sets of `bytes`' lines, and the key's info entry they hold (see layoutOf); undefined: none yet, or the key's labels changed. */
+  /** The label sets of `bytes`' lines, and the key's info entry they hold (see layoutOf); undefined: none yet, or the key's provider changed (its labels changing is a new info entry). */
   layout: Layout | undefined;
   layoutInfo: LabelsEntry | undefined;
   /** The render that last saw the key among the states. */
