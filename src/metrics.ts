@@ -13,8 +13,9 @@ import type { Currency } from '../probes/types.js';
 
 export interface MetricsDeps {
   /**
-   * The live states (read at every scrape). A changed key must be a new KeyState object, never an
-   * old one mutated: rendered lines are cached per object.
+   * The live states (read at every scrape). Rendered lines are cached per state object: a key
+   * whose state is replaced is rendered at the next scrape; one whose state is changed in place
+   * must be passed to prepare() (or stale()), as the daemon does for a steady run.
    */
   states: () => Iterable<KeyState>;
   /**
