@@ -1,8 +1,9 @@
 /**
  * The pieces of a key run's path that stand in for slower, plainer code: each must give what the
  * plain code gives. mergeFactsShared is share(prev, mergeFacts(prev, next)); withoutFacts is the
- * outcome less its facts; probesJson is JSON.stringify of the stored outcome objects; sameAsSaved
- * is "the signatures are equal".
+ * outcome less its facts; the run queue's probes text is JSON.stringify of the stored outcome
+ * objects, and its columns give back the rows pushed into it; sameAsSaved is "the signatures are
+ * equal".
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,9 @@ import { describe, expect, it } from 'vitest';
 import { mergeFacts, mergeFactsShared } from '../src/runner.js';
 import { share } from '../src/share.js';
 import { withoutFacts, type KeyState } from '../src/state.js';
-import { openStore, probesJson, sameAsSaved, savedMark, stateSignature } from '../src/store/index.js';
+import { openStore, sameAsSaved, savedMark, stateSignature } from '../src/store/index.js';
+import type { RawFields } from '../src/store/rollup.js';
+import { RunQueue, type RunRow } from '../src/store/run-queue.js';
 import type { KeyFacts, ProbeOutcome } from '../probes/types.js';
 import type { KeyAnalysis } from '../src/analysis/types.js';
 import { rng } from './helpers/rng.js';
@@ -106,8 +109,8 @@ describe('withoutFacts', () => {
   });
 });
 
-describe('probesJson', () => {
-  const plain = (outcomes: ProbeOutcome[]): string =>
+describe('RunQueue', () => {
+  const plain = (outcomes: readonly ProbeOutcome[]): string =>
     JSON.stringify(
       outcomes.map((o) => ({
         probe: o.probe,
@@ -117,7 +120,13 @@ describe('probesJson', () => {
         ms: Math.round(o.durationMs),
       })),
     );
-  it('writes what JSON.stringify wrote of the stored outcome objects', () => {
+  const queued = (outcomes: ProbeOutcome[]): string => {
+    const q = new RunQueue();
+    q.push(randomRaw(rng(1)), 'openrouter', null, outcomes);
+    return q.probesJson(0);
+  };
+
+  it('writes the probes text JSON.stringify wrote of the stored outcome objects', () => {
     const cases: ProbeOutcome[][] = [
       [],
       [{ probe: 'current_key', ok: true, durationMs: 3.4, at: 1 }],
@@ -129,11 +138,86 @@ describe('probesJson', () => {
       ],
     ];
     for (const c of cases) {
-      expect(probesJson(c)).toBe(plain(c));
-      expect(JSON.parse(probesJson(c))).toEqual(JSON.parse(plain(c)));
+      expect(queued(c)).toBe(plain(c));
+      expect(JSON.parse(queued(c))).toEqual(JSON.parse(plain(c)));
+    }
+  });
+
+  it('gives back every pushed run, column for column, across growing and clearing', () => {
+    const r = rng(7);
+    const q = new RunQueue();
+    for (const count of [300, 5, 0, 70]) {
+      const pushed: { row: RawFields; provider: string; failed: string | null; outcomes: ProbeOutcome[] }[] = [];
+      for (let i = 0; i < count; i++) {
+        const row = randomRaw(r);
+        const provider = r() < 0.5 ? 'openrouter' : 'deepseek';
+        const failed = r() < 0.3 ? 'models' : null;
+        const outcomes = randomOutcomes(r);
+        // The pushed object is refilled by the caller (recordRun does): the queue must not keep it.
+        const scratch = { ...row };
+        q.push(scratch, provider, failed, outcomes);
+        Object.assign(scratch, randomRaw(r));
+        pushed.push({ row, provider, failed, outcomes });
+      }
+      expect(q.length).toBe(count);
+      const rows: RunRow[] = [];
+      q.each((w) => rows.push([...w] as RunRow));
+      expect(rows).toEqual(
+        pushed.map(({ row: p, provider, failed, outcomes }): RunRow => [
+          p.at, p.key, provider, p.ok, failed, p.error_kind, p.duration_ms, p.valid, p.currency, p.usage_total, p.usage_daily,
+          p.usage_weekly, p.usage_monthly, p.limit_value, p.limit_remaining, p.unlimited, p.balance, plain(outcomes),
+        ]),
+      );
+      pushed.forEach(({ row }, i) => {
+        expect(q.fields(i)).toEqual(row);
+        expect(q.keyOf(i)).toBe(row.key);
+        expect(q.atOf(i)).toBe(row.at);
+      });
+      q.clear();
+      expect(q.length).toBe(0);
     }
   });
 });
+
+/** A run's columns as recordRun folds them: each nullable one null about a third of the time. */
+function randomRaw(r: () => number): RawFields {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const money = (): number | null => pick([null, 0, 1.25, -3, 1e12, 0.1 + 0.2, Math.floor(r() * 1e6) / 100]);
+  return {
+    at: 1_700_000_000_000 + Math.floor(r() * 1e9),
+    key: `key-${Math.floor(r() * 50)}`,
+    ok: pick([0, 1]),
+    error_kind: pick([null, 'timeout', 'invalid']),
+    duration_ms: Math.floor(r() * 5000),
+    valid: pick([null, 0, 1]),
+    currency: pick([null, 'USD', 'CNY']),
+    usage_total: money(),
+    usage_daily: money(),
+    usage_weekly: money(),
+    usage_monthly: money(),
+    limit_value: money(),
+    limit_remaining: money(),
+    unlimited: pick([null, 0, 1]),
+    balance: money(),
+  };
+}
+
+function randomOutcomes(r: () => number): ProbeOutcome[] {
+  const out: ProbeOutcome[] = [];
+  const n = Math.floor(r() * 5);
+  for (let i = 0; i < n; i++) {
+    const ok = r() < 0.7;
+    out.push({
+      probe: (['current_key', 'balance_snapshot', 'models', 'rate_limits', 'identity'] as const)[i]!,
+      ok,
+      ...(ok ? {} : { errorKind: r() < 0.5 ? ('upstream' as const) : ('rate_limited' as const) }),
+      ...(r() < 0.3 ? { status: Math.floor(r() * 500) } : {}),
+      durationMs: r() * 3000,
+      at: 1,
+    });
+  }
+  return out;
+}
 
 describe('sameAsSaved', () => {
   const labels = { team: 'x' };

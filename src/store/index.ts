@@ -21,6 +21,7 @@ import type { Currency, KeyFacts, ProbeKind, ProbeOutcome } from '../../probes/t
 import { migrate } from './migrate.js';
 import { CORE_MIGRATIONS } from './migrations.js';
 import { emptyRollup, foldMissedRaw, foldRaw, hourOf, HOUR_MS, PUT_ROLLUP_SQL, ROLLUP_COLUMNS, type RawFields, type RollupRow } from './rollup.js';
+import { RunQueue, type RunRow } from './run-queue.js';
 
 export { HOUR_MS, hourOf } from './rollup.js';
 
@@ -160,7 +161,7 @@ export interface HistoryOptions {
 }
 
 type StateWrite = { kind: 'state'; state: KeyState; analysis: KeyAnalysis | undefined };
-type Write = { kind: 'run'; params: RunParams } | StateWrite | { kind: 'forget'; key: string };
+type Write = StateWrite | { kind: 'forget'; key: string };
 
 export function openStore(path: string, opts: StoreOptions = {}): Store {
   const file = path === ':memory:' ? path : resolve(path);
@@ -198,8 +199,8 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     (at, key, provider, ok, failed_probe, error_kind, duration_ms, valid, currency, usage_total, usage_daily,
      usage_weekly, usage_monthly, limit_value, limit_remaining, unlimited, balance, probes)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const insertRow = (p: RunParams): void => {
-    insertRun.run(p.at, p.key, p.provider, p.ok, p.failed_probe, p.error_kind, p.duration_ms, p.valid, p.currency, p.usage_total, p.usage_daily, p.usage_weekly, p.usage_monthly, p.limit_value, p.limit_remaining, p.unlimited, p.balance, p.probes);
+  const insertRow = (r: RunRow): void => {
+    insertRun.run(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17]);
   };
   const upsertState = db.prepare(
     `INSERT INTO key_state (key, updated_at, state) VALUES (?, ?, ?)
@@ -230,7 +231,12 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   const deleteRollupsStep = db.prepare('DELETE FROM rollups WHERE (key, hour) IN (SELECT key, hour FROM rollups WHERE hour <= ? LIMIT ?)');
   const selectStates = db.prepare('SELECT state FROM key_state').pluck();
 
+  /** Key runs to write (columns: see ./run-queue.ts). */
+  const runs = new RunQueue();
+  /** State writes and forgets to write. */
   let queue: Write[] = [];
+  /** The run being recorded, as recordRun folds it (one object, refilled for every run). */
+  const row: RawFields = emptyRaw();
   let timer: NodeJS.Timeout | undefined;
   const counters = { flushes: 0, rowsWritten: 0, historyReads: 0, historySamples: 0, rollupReads: 0 };
   let closed = false;
@@ -250,11 +256,11 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   let sweptBefore = -Infinity;
 
   const writeAll = db.transaction((writes: Write[], rollups: Map<string, Map<number, RollupRow>>) => {
+    runs.each(insertRow);
     // Only the newest state of a key matters; write it once.
     const states = new Map<string, StateWrite | null>();
     for (const w of writes) {
-      if (w.kind === 'run') insertRow(w.params);
-      else if (w.kind === 'state') states.set(w.state.name, w);
+      if (w.kind === 'state') states.set(w.state.name, w);
       else states.set(w.key, null);
     }
     for (const [key, w] of states) {
@@ -315,28 +321,36 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
       timer = undefined;
     }
     sweep(newestHour - HOUR_MS);
-    if ((queue.length === 0 && dirty.size === 0 && pendingSince === undefined) || closed) return;
+    if ((queue.length === 0 && runs.length === 0 && dirty.size === 0 && pendingSince === undefined) || closed) return;
     const batch = queue;
     const rollups = dirty;
+    const rows = runs.length + batch.length;
     queue = [];
     dirty = new Map();
     try {
       writeAll(batch, rollups);
       pendingSince = undefined;
       counters.flushes++;
-      counters.rowsWritten += batch.length;
+      counters.rowsWritten += rows;
     } catch (err) {
       // Keep the daemon alive (a full disk should not stop probing); the raw rows are lost, loudly.
       // The rollups stay dirty (they hold the runs' counts) and go with the next flush.
       for (const [key, hours] of rollups) for (const [hour, agg] of hours) dirtyFor(key).set(hour, agg);
-      log?.error({ err, rows: batch.length }, 'store write failed');
+      log?.error({ err, rows }, 'store write failed');
+    } finally {
+      runs.clear();
     }
   }
 
   function enqueue(w: Write): void {
     if (closed) return;
     queue.push(w);
-    if (queue.length >= maxBatch) flush();
+    queued();
+  }
+
+  /** After a write was queued: flush when the batch is full, else make sure a flush is due. */
+  function queued(): void {
+    if (queue.length + runs.length >= maxBatch) flush();
     else if (timer === undefined) {
       timer = setTimeout(flush, flushIntervalMs);
       timer.unref();
@@ -368,24 +382,26 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
 
   function recordRun(run: RunRecord): void {
     if (closed) return;
-    const params = runParams(run);
+    const params = rawFields(row, run);
+    const key = params.key;
     const hour = hourOf(params.at);
-    const cur = current.get(params.key);
-    const inMemory = (cur !== undefined && cur.hour === hour) || dirty.get(params.key)?.has(hour) === true;
+    const cur = current.get(key);
+    const inMemory = (cur !== undefined && cur.hour === hour) || dirty.get(key)?.has(hour) === true;
     // After a restart the first run of an hour loads the stored rollup, so counts continue.
-    const agg = rollupOf(params.key, hour) ?? emptyRollup(params.key, hour);
+    const agg = rollupOf(key, hour) ?? emptyRollup(key, hour);
     // What that rollup folded before the restart was not seen step by step here: its raw runs tell.
-    if (!inMemory && agg.runs > 0 && storedHourUneven(params.key, hour)) uneven.set(params.key, hour);
+    if (!inMemory && agg.runs > 0 && storedHourUneven(key, hour)) uneven.set(key, hour);
     if (cur === undefined || hour >= cur.hour) {
       // rollupsAtHourEnd: the key's previous hour has ended; its rollup leaves memory for SQLite.
-      if (hourEnd && cur !== undefined && cur !== agg) dirtyFor(params.key).set(cur.hour, cur);
-      current.set(params.key, agg);
+      if (hourEnd && cur !== undefined && cur !== agg) dirtyFor(key).set(cur.hour, cur);
+      current.set(key, agg);
     }
-    if (agg.runs > 0 && unevenStep(agg, params)) uneven.set(params.key, hour);
+    if (agg.runs > 0 && unevenStep(agg, params)) uneven.set(key, hour);
     foldRaw(agg, params);
-    if (!hourEnd || current.get(params.key) !== agg) dirtyFor(params.key).set(hour, agg);
+    if (!hourEnd || current.get(key) !== agg) dirtyFor(key).set(hour, agg);
     if (hour > newestHour) newestHour = hour;
-    enqueue({ kind: 'run', params });
+    runs.push(params, run.provider, run.failedProbe ?? null, run.outcomes);
+    queued();
   }
 
   /**
@@ -406,7 +422,10 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   /** Runs of `key` still in the queue with from <= at < to, as samples. */
   function queuedRuns(key: string, from: number, to: number): HistorySample[] {
     const out: HistorySample[] = [];
-    for (const w of queue) if (w.kind === 'run' && w.params.key === key && w.params.at >= from && w.params.at < to) out.push(rawSample(w.params));
+    for (let i = 0; i < runs.length; i++) {
+      const at = runs.atOf(i);
+      if (runs.keyOf(i) === key && at >= from && at < to) out.push(rawSample(runs.fields(i)));
+    }
     return out;
   }
 
@@ -536,7 +555,7 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     pruneStep,
     rollupAndPrune,
     loadStates,
-    stats: () => ({ ...counters, pending: queue.length, deferredStates: deferredStates.size }),
+    stats: () => ({ ...counters, pending: queue.length + runs.length, deferredStates: deferredStates.size }),
     close: () => {
       if (closed) return;
       flushAll();
@@ -550,8 +569,6 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
     },
   };
 }
-
-type RunParams = RawFields & { provider: string; failed_probe: string | null; probes: string };
 
 /** rollupsAtHourEnd's mark: runs at or after `since` may be missing from the stored rollups (null: none). */
 function setPendingSince(db: Database, since: number | null): void {
@@ -578,52 +595,32 @@ function cutoffs(now: number, rawRetentionMs: number, retentionMs: number): { ra
   return { raw: Math.min(hourOf(now), now - Math.min(rawRetentionMs, retentionMs)), rollupHour: now - retentionMs - HOUR_MS };
 }
 
-function runParams(run: RunRecord): RunParams {
+/** `run`'s columns as the store folds them, written into `into` (returned). */
+function rawFields(into: RawFields, run: RunRecord): RawFields {
   const f = run.facts;
   const limitKnown = f.limit !== undefined;
-  return {
-    at: run.at,
-    key: run.key,
-    provider: run.provider,
-    ok: run.ok ? 1 : 0,
-    failed_probe: run.failedProbe ?? null,
-    error_kind: run.errorKind ?? null,
-    duration_ms: Math.round(run.durationMs),
-    valid: f.valid === undefined ? null : f.valid ? 1 : 0,
-    currency: f.currency ?? f.balanceCurrency ?? null,
-    usage_total: f.usage?.total ?? null,
-    usage_daily: f.usage?.daily ?? null,
-    usage_weekly: f.usage?.weekly ?? null,
-    usage_monthly: f.usage?.monthly ?? null,
-    limit_value: f.limit ?? null,
-    limit_remaining: f.limitRemaining ?? null,
-    unlimited: limitKnown ? (f.limit === null ? 1 : 0) : null,
-    balance: f.balance ?? null,
-    probes: probesJson(run.outcomes),
-  };
+  into.at = run.at;
+  into.key = run.key;
+  into.ok = run.ok ? 1 : 0;
+  into.error_kind = run.errorKind ?? null;
+  into.duration_ms = Math.round(run.durationMs);
+  into.valid = f.valid === undefined ? null : f.valid ? 1 : 0;
+  into.currency = f.currency ?? f.balanceCurrency ?? null;
+  into.usage_total = f.usage?.total ?? null;
+  into.usage_daily = f.usage?.daily ?? null;
+  into.usage_weekly = f.usage?.weekly ?? null;
+  into.usage_monthly = f.usage?.monthly ?? null;
+  into.limit_value = f.limit ?? null;
+  into.limit_remaining = f.limitRemaining ?? null;
+  into.unlimited = limitKnown ? (f.limit === null ? 1 : 0) : null;
+  into.balance = f.balance ?? null;
+  return into;
 }
 
-/**
- * A run's outcomes as the `probes` column stores them: `[{"probe","ok","kind"?,"status"?,"ms"}]`,
- * the text JSON.stringify makes of those objects, written out without building them.
- */
-export function probesJson(outcomes: readonly ProbeOutcome[]): string {
-  let s = '[';
-  for (let i = 0; i < outcomes.length; i++) {
-    const o = outcomes[i]!;
-    if (i > 0) s += ',';
-    s += `{"probe":${JSON.stringify(o.probe)},"ok":${o.ok}`;
-    if (o.errorKind !== undefined) s += `,"kind":${JSON.stringify(o.errorKind)}`;
-    if (o.status !== undefined) s += `,"status":${jsonNumber(o.status)}`;
-    s += `,"ms":${jsonNumber(Math.round(o.durationMs))}}`;
-  }
-  return `${s}]`;
+function emptyRaw(): RawFields {
+  return { at: 0, key: '', ok: 0, error_kind: null, duration_ms: 0, valid: null, currency: null, usage_total: null, usage_daily: null, usage_weekly: null, usage_monthly: null, limit_value: null, limit_remaining: null, unlimited: null, balance: null };
 }
 
-/** A number as JSON writes it (NaN and the infinities as null). */
-function jsonNumber(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
-}
 
 /** KeyState holds no Secret by design; the scrubber is a second line in case a message echoed one. */
 function stateJson(state: KeyState, analysis: KeyAnalysis | undefined): string {
