@@ -180,6 +180,24 @@ describe('per-key families written as text', () => {
     expect(m.stats().textRenders).toBeGreaterThan(12 + 20);
   });
 
+  it('write a value back in place when it returns to what its line held a render before', async () => {
+    // Unchanged values are left as they are (KeyRec.values); a value that changes and changes back
+    // must be compared with what the line holds now, not with what it held at the last text render.
+    const k = state({ name: 'back', facts: { valid: true, currency: 'USD', usage: { total: 1, daily: 5 } }, lastRunAt: 1_700_000_000_000 });
+    const states = [k];
+    const m = createMetrics({ states: () => states, firing: () => FIRING, now: () => 1_700_000_000_000 });
+    m.setReloadResult(true, 1_700_000_000_000);
+    await m.render();
+    const before = m.stats().textRenders;
+    for (const total of [2, 1, 2, 2, 1]) {
+      k.facts.usage!.total = total;
+      m.prepare(k);
+      m.invalidate();
+      expect(await m.render()).toBe(await render(referenceMetrics, states));
+    }
+    expect(m.stats().textRenders).toBe(before);
+  });
+
   it('render a key from text when its new numbers outgrow its buffer, the same bytes', async () => {
     const tiny = state({ name: 'tiny', facts: { valid: true, currency: 'USD', usage: { total: 1 } }, lastRunAt: 1_700_000_000_000 });
     const states = [tiny, structuredClone(STATES[0]!)];

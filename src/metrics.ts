@@ -255,7 +255,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     if (rec !== undefined && rec.state === s && !changed) return rec;
     const a = analysis ?? (deps.analysis !== undefined ? deps.analysis(s) : s.analysis);
     if (rec === undefined) {
-      rec = { state: s, bytes: EMPTY, at: new Uint32Array(families.length + 1), base: '', baseSize: 0, provider: '', info: undefined, layout: undefined, layoutInfo: undefined, seen: 0 };
+      rec = { state: s, bytes: EMPTY, at: new Uint32Array(families.length + 1), base: '', baseSize: 0, provider: '', info: undefined, layout: undefined, layoutInfo: undefined, values: NO_VALUES, seen: 0 };
       recs.set(s.name, rec);
     }
     rec.state = s;
@@ -283,11 +283,13 @@ export function createMetrics(deps: MetricsDeps): Metrics {
    * run that changed only numbers, as nearly every run does), written in place: the bytes between
    * the values stay as they are, each value is written over the old one, and where its text is
    * longer or shorter the rest of the key's lines move (copyWithin: no allocation, unlike
-   * Buffer.copy). False when the lines outgrow the key's buffer; the caller then renders them
-   * from text, which does not read what this left.
+   * Buffer.copy). A value equal to the one its line holds (most of a run's: validity, limits,
+   * verdicts, counts) is left as it is, not turned into text again. False when the lines outgrow
+   * the key's buffer; the caller then renders them from text, which does not read what this left.
    */
   function renderValues(rec: KeyRec): boolean {
     const b = rec.bytes;
+    const held = rec.values;
     let end = rec.at[families.length]!;
     let pos = 0;
     let j = 0;
@@ -300,7 +302,13 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         // The old value ends where the next line begins (every line begins with a newline) or the key's lines do.
         let to = pos;
         while (to < end && b[to] !== NEWLINE) to++;
-        const value = String(lineValues[j]);
+        const v = lineValues[j]!;
+        if (v === held[j]) {
+          pos = to;
+          continue;
+        }
+        held[j] = v;
+        const value = String(v);
         const n = value.length;
         if (to - pos !== n) {
           const moved = end + n - (to - pos);
@@ -365,6 +373,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     scratch.copy(rec.bytes, 0, 0, pos);
     rec.layout = layoutOf();
     rec.layoutInfo = rec.info?.entry;
+    if (rec.values.length < lines) rec.values = new Float64Array(lines);
+    for (let k = 0; k < lines; k++) rec.values[k] = lineValues[k]!;
   }
 
   /**
@@ -711,6 +721,8 @@ function entryOf(text: string, whole: boolean): LabelsEntry {
   return { text, size: Buffer.byteLength(text), whole, mark: 0, slot: 0 };
 }
 const EMPTY = Buffer.alloc(0);
+/** A key's values before its first render (KeyRec.values). */
+const NO_VALUES = new Float64Array(0);
 /** prepareAll's key buffers are cut from slabs of this size (see keyBuffer). */
 const SLAB_BYTES = 256 * 1024;
 /** /metrics is streamed in chunks of this size (see Metrics.stream). */
@@ -775,6 +787,8 @@ interface KeyRec {
   /** The label sets of `bytes`' lines, and the key's info entry they hold (see layoutOf); undefined: none yet, or the key's provider changed (its labels changing is a new info entry). */
   layout: Layout | undefined;
   layoutInfo: LabelsEntry | undefined;
+  /** The values `bytes`' lines hold, line by line (meaningful while `layout` is set). */
+  values: Float64Array;
   /** The render that last saw the key among the states. */
   seen: number;
 }
