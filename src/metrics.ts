@@ -181,13 +181,23 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     if (s.lastRunAt !== undefined) emit(s.lastRunAt / 1000);
   });
   keyGauge('keywatch_probe_success', `1 when the probe answered in the last run, 0 when it failed. ${CACHED}`, (emit, s) => {
-    for (const o of Object.values(s.probes)) if (o) emit(o.ok ? 1 : 0, 'probe', o.probe);
+    // for-in, not Object.values/entries: the same order, without an array a family a key run.
+    for (const k in s.probes) {
+      const o = s.probes[k as keyof KeyState['probes']];
+      if (o) emit(o.ok ? 1 : 0, 'probe', o.probe);
+    }
   });
   keyGauge('keywatch_probe_duration_seconds', `How long the probe took in the last run. ${CACHED}`, (emit, s) => {
-    for (const o of Object.values(s.probes)) if (o) emit(o.durationMs / 1000, 'probe', o.probe);
+    for (const k in s.probes) {
+      const o = s.probes[k as keyof KeyState['probes']];
+      if (o) emit(o.durationMs / 1000, 'probe', o.probe);
+    }
   });
   keyGauge('keywatch_probe_last_success_timestamp_seconds', 'When the probe last answered (Unix seconds).', (emit, s) => {
-    for (const [probe, at] of Object.entries(s.lastSuccessAt)) if (at !== undefined) emit(at / 1000, 'probe', probe);
+    for (const probe in s.lastSuccessAt) {
+      const at = s.lastSuccessAt[probe as keyof KeyState['lastSuccessAt']];
+      if (at !== undefined) emit(at / 1000, 'probe', probe);
+    }
   });
 
   /**
